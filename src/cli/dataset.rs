@@ -1,0 +1,114 @@
+//! `facestudio dataset stats|check|synth`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use facestudio::dataset::stats::{DatasetStats, SIZE_BINS};
+use facestudio::dataset::synth::{SynthConfig, generate};
+use facestudio::dataset::{Dataset, LoadReport, Severity};
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetCommand {
+    /// Counts per split: images, faces, landmarks, invalid faces, events, face sizes, attributes.
+    Stats {
+        /// The dataset folder (official WIDER FACE tree, Pytorch_Retinaface layout, or a folder above one).
+        root: PathBuf,
+        /// Print JSON: {"splits": {"train": {"images": N, "faces": N, ...}, ...}}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists every problem of every annotation file in one pass; exits with 1 if there are errors.
+    Check { root: PathBuf },
+    /// Writes a synthetic WIDER FACE dataset (images, split files, RetinaFace labels).
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        /// Training images; validation gets a quarter as many (at least 2).
+        #[arg(long, default_value_t = 200)]
+        images: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        DatasetCommand::Stats { root, json } => {
+            let (dataset, report) =
+                Dataset::open(&root).with_context(|| format!("cannot open the dataset in {}", root.display()))?;
+            print_warnings(&report);
+            let stats = DatasetStats::of(&dataset);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print_stats(&dataset, &stats);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DatasetCommand::Check { root } => {
+            let problems = Dataset::check(&root)?;
+            for problem in &problems {
+                println!("{problem}");
+            }
+            let errors = problems.iter().filter(|p| p.severity() == Severity::Error).count();
+            println!("{} error(s), {} warning(s)", errors, problems.len() - errors);
+            if errors == 0 {
+                let (_, report) = Dataset::open(&root)?;
+                print_merges(&report);
+            }
+            Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        DatasetCommand::Synth { out, images, seed } => {
+            let summary = generate(&out, &SynthConfig::new(images, seed))?;
+            println!("wrote {} images with {} faces to {}", summary.images, summary.faces, summary.root.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_warnings(report: &LoadReport) {
+    for warning in &report.warnings {
+        eprintln!("{warning}");
+    }
+}
+
+fn print_merges(report: &LoadReport) {
+    for merge in &report.merges {
+        let (wider, label) = (merge.only_in_wider.len(), merge.only_in_label.len());
+        if merge.matched == 0 && wider == 0 && label == 0 {
+            continue;
+        }
+        let split = merge.split.map_or("?", |s| s.name());
+        println!(
+            "{split}: {} face(s) in both files, {wider} only in the WIDER split file, {label} only in label.txt",
+            merge.matched
+        );
+        for face in merge.only_in_wider.iter().chain(&merge.only_in_label) {
+            let [x, y, w, h] = face.bbox.to_xywh();
+            println!("  {}:{}: {} box {x} {y} {w} {h} has no counterpart", face.file.display(), face.line, face.image);
+        }
+    }
+}
+
+fn print_stats(dataset: &Dataset, stats: &DatasetStats) {
+    println!("dataset: {}", dataset.root.display());
+    for (name, s) in &stats.splits {
+        println!("\n[{name}]");
+        println!("  images               {:>8}", s.images);
+        println!("  faces                {:>8}", s.faces);
+        println!("  faces with landmarks {:>8}", s.faces_with_landmarks);
+        println!("  invalid faces        {:>8}", s.invalid_faces);
+        println!("  images without faces {:>8}", s.images_without_faces);
+        println!("  events               {:>8}", s.events);
+        println!("  face size (longer side, px):");
+        for (bin, _) in SIZE_BINS {
+            println!("    {bin:>8} {:>8}", s.face_sizes.get(bin).copied().unwrap_or(0));
+        }
+        for (attribute, values) in &s.attributes {
+            let values: Vec<String> = values.iter().map(|(v, n)| format!("{v} {n}")).collect();
+            println!("  {attribute:<13} {}", values.join(", "));
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Argument definitions and the dispatch to each subcommand's module.
+
+mod dataset;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "facestudio",
+    version,
+    about = "Face detection with RetinaFace: WIDER FACE data, training, evaluation, detection"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Inspect, check or generate WIDER FACE datasets.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Dataset(command)) => dataset::run(command),
+        None => {
+            Cli::command().print_help()?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Reading annotation text with line numbers, and spelling numbers the way the WIDER FACE tools do.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::error::{Problem, ProblemKind};
+
+/// The layout details of a text file that a byte-identical save must reproduce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextStyle {
+    pub crlf: bool,
+    pub final_newline: bool,
+}
+
+impl Default for TextStyle {
+    fn default() -> Self {
+        TextStyle { crlf: false, final_newline: true }
+    }
+}
+
+impl TextStyle {
+    pub fn newline(self) -> &'static str {
+        if self.crlf { "\r\n" } else { "\n" }
+    }
+
+    /// Joins finished lines with this style's line ending.
+    pub fn join(self, lines: &[String]) -> String {
+        let newline = self.newline();
+        let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 2).sum());
+        for (i, line) in lines.iter().enumerate() {
+            out.push_str(line);
+            if i + 1 < lines.len() || self.final_newline {
+                out.push_str(newline);
+            }
+        }
+        out
+    }
+}
+
+/// An annotation file read whole and checked to be non-empty UTF-8.
+pub struct TextFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub style: TextStyle,
+}
+
+impl TextFile {
+    pub fn read(path: &Path) -> Result<TextFile, Problem> {
+        let bytes =
+            fs::read(path).map_err(|e| Problem::new(path, None, ProblemKind::Unreadable { message: e.to_string() }))?;
+        TextFile::from_bytes(path, bytes)
+    }
+
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<TextFile, Problem> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(Problem::new(path, None, ProblemKind::EmptyFile));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            Problem::new(path, Some(line), ProblemKind::InvalidUtf8 { byte: valid.len() - line_start + 1 })
+        })?;
+        let style = TextStyle { crlf: text.contains("\r\n"), final_newline: text.ends_with('\n') };
+        Ok(TextFile { path: path.to_path_buf(), text, style })
+    }
+
+    /// Lines with their 1-based numbers, without the line ending.
+    pub fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.text.lines().enumerate().map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+    }
+}
+
+/// Parses one numeric token, naming the field when it is not a finite number.
+pub fn parse_number(token: &str, field: &'static str) -> Result<f32, ProblemKind> {
+    match token.parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(ProblemKind::NotANumber { field, token: token.to_string() }),
+    }
+}
+
+pub fn is_number(token: &str) -> bool {
+    token.parse::<f32>().is_ok()
+}
+
+/// Spells a box coordinate as the WIDER files do: integers without a decimal point.
+pub fn format_integer_style(v: f32) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e7 { format!("{}", v as i64) } else { format!("{v}") }
+}
+
+/// Spells a value as Python's `str(float)` does (`0.0`, `-1.0`, `488.906`), which is how the
+/// RetinaFace `label.txt` files were written: the shortest text that reads back to the value.
+pub fn format_python_float(v: f32) -> String {
+    let s = format!("{v}");
+    if s.contains(['.', 'e', 'i', 'N']) { s } else { format!("{s}.0") }
+}
+
+/// Image paths in annotation files are relative to the split's image folder; one that escapes it
+/// could make a save or a thumbnail read a file the user never meant to share.
+pub fn check_relative_path(path: &str) -> Result<(), ProblemKind> {
+    let p = Path::new(path);
+    let escapes = p.is_absolute()
+        || path.starts_with('\\')
+        || path.contains(":\\")
+        || p.components().any(|c| matches!(c, std::path::Component::ParentDir));
+    if escapes { Err(ProblemKind::PathOutsideRoot { path: path.to_string() }) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_float_style_keeps_a_decimal_point() {
+        assert_eq!(format_python_float(0.0), "0.0");
+        assert_eq!(format_python_float(-1.0), "-1.0");
+        assert_eq!(format_python_float(488.906), "488.906");
+        assert_eq!(format_python_float(0.82), "0.82");
+    }
+
+    #[test]
+    fn integer_style_drops_the_decimal_point_only_for_integers() {
+        assert_eq!(format_integer_style(449.0), "449");
+        assert_eq!(format_integer_style(449.5), "449.5");
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let err = TextFile::from_bytes(Path::new("f.txt"), b"ok\nbad \xff here\n".to_vec()).err().unwrap();
+        assert_eq!(err.line, Some(2));
+        assert!(matches!(err.kind, ProblemKind::InvalidUtf8 { byte: 5 }));
+    }
+
+    #[test]
+    fn whitespace_only_file_is_empty() {
+        let err = TextFile::from_bytes(Path::new("f.txt"), b" \n\n".to_vec()).err().unwrap();
+        assert_eq!(err.kind, ProblemKind::EmptyFile);
+    }
+
+    #[test]
+    fn paths_leaving_the_root_are_rejected() {
+        assert!(check_relative_path("0--Parade/a.jpg").is_ok());
+        assert!(check_relative_path("../secret.jpg").is_err());
+        assert!(check_relative_path("/etc/passwd").is_err());
+        assert!(check_relative_path("0--Parade/../../x.jpg").is_err());
+    }
+}

@@ -1,0 +1,6 @@
+//! facestudio: face detection with RetinaFace — WIDER FACE data, geometry, training, evaluation,
+//! detection. The binary (`src/main.rs`) and the studio only call into this library.
+
+pub mod dataset;
+pub mod fsutil;
+pub mod geometry;
