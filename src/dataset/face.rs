@@ -157,5 +157,13 @@ pub(crate) struct OriginLines {
 pub(crate) struct SourceLine {
     /// Position of the face among its image's faces in that file: keeps each file's own order.
     pub index: u32,
-    pub text: Box<str>,
+    /// The whole file, shared by all its faces (one allocation instead of one per line).
+    pub file: Arc<str>,
+    pub span: std::ops::Range<u32>,
+}
+
+impl SourceLine {
+    pub fn text(&self) -> &str {
+        &self.file[self.span.start as usize..self.span.end as usize]
+    }
 }

@@ -5,7 +5,9 @@
 use super::error::{Problem, ProblemKind};
 use super::face::{Face, FaceLandmarks, LandmarkFlag, Origin};
 use super::source::{Format, ParsedFace, ParsedImage, faces_for, verbatim_line};
-use super::text::{TextFile, TextStyle, check_relative_path, format_integer_style, format_python_float, parse_number};
+use super::text::{
+    TextFile, TextStyle, check_relative_path, format_integer_style, format_python_float, parse_number, split_tokens,
+};
 use super::wider_gt::{parse_xywh, zero_size};
 use crate::geometry::{Landmarks, Point};
 
@@ -67,7 +69,7 @@ pub fn parse(file: &TextFile, problems: &mut Vec<Problem>) -> (Vec<ParsedImage>,
                 if let Some(kind) = zero_size(&face.bbox) {
                     problem(kind);
                 }
-                image.faces.push(ParsedFace { line: line_no, face, text: line.into() });
+                image.faces.push(ParsedFace { line: line_no, face, span: file.span_of(line) });
             }
             _ => {}
         }
@@ -77,13 +79,13 @@ pub fn parse(file: &TextFile, problems: &mut Vec<Problem>) -> (Vec<ParsedImage>,
 
 /// The face, and whether its line had the landmark columns.
 fn parse_face(line: &str) -> Result<(Face, bool), ProblemKind> {
-    let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
-    if tokens.len() != 4 && tokens.len() != 20 {
-        return Err(ProblemKind::WrongValueCount { expected: FACE_FIELDS, found: tokens.len() });
+    let (tokens, count) = split_tokens::<20>(line);
+    if count != 4 && count != 20 {
+        return Err(ProblemKind::WrongValueCount { expected: FACE_FIELDS, found: count });
     }
     let bbox = parse_xywh(&tokens)?;
     let mut face = Face { bbox, landmarks: None, attributes: None, score: None, origin: Origin::default() };
-    if tokens.len() == 20 {
+    if count == 20 {
         let mut values = [0.0f32; 15];
         for (k, value) in values.iter_mut().enumerate() {
             *value = parse_number(tokens[4 + k], LANDMARK_FIELDS[k / 3][k % 3])?;
@@ -92,7 +94,7 @@ fn parse_face(line: &str) -> Result<(Face, bool), ProblemKind> {
         let score = parse_number(tokens[19], "score")?;
         face.score = (score != -1.0).then_some(score);
     }
-    Ok((face, tokens.len() == 20))
+    Ok((face, count == 20))
 }
 
 fn parse_landmarks(values: &[f32; 15]) -> Result<Option<FaceLandmarks>, ProblemKind> {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -73,16 +74,33 @@ fn load_split(files: SplitFiles, problems: &mut Vec<Problem>) -> (Split, MergeRe
         (files.label_txt.as_ref(), read_label_txt),
         (files.file_list.as_ref(), read_file_list),
     ];
-    for (path, reader) in readers {
-        let Some(path) = path else { continue };
-        let file = match TextFile::read(path) {
-            Ok(file) => file,
+    // The files are independent until the merge: read and parse them side by side.
+    let outcomes: Vec<(&PathBuf, Result<Parsed, Problem>, Vec<Problem>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = readers
+            .into_iter()
+            .filter_map(|(path, reader)| path.map(|path| (path, reader)))
+            .map(|(path, reader)| {
+                scope.spawn(move || {
+                    let mut problems = Vec::new();
+                    let parsed = TextFile::read(path).map(|file| {
+                        let (images, style) = reader(&file, &mut problems);
+                        (file.text, images, style)
+                    });
+                    (path, parsed, problems)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("annotation parsing does not panic")).collect()
+    });
+    for (path, parsed, file_problems) in outcomes {
+        problems.extend(file_problems);
+        let (text, parsed, style) = match parsed {
+            Ok(parsed) => parsed,
             Err(problem) => {
                 problems.push(problem);
                 continue;
             }
         };
-        let (parsed, style) = reader(&file, problems);
         let mut order = Vec::with_capacity(parsed.len());
         let mut seen: HashMap<usize, usize> = HashMap::new();
         for image in parsed {
@@ -102,8 +120,8 @@ fn load_split(files: SplitFiles, problems: &mut Vec<Problem>) -> (Split, MergeRe
             seen.insert(idx, image.line);
             order.push(idx);
             match style {
-                SourceStyle::WiderGt(_) => add_wider_faces(&mut images[idx], image),
-                SourceStyle::LabelTxt(_) => add_label_faces(&mut images[idx], image, &mut merge.matched),
+                SourceStyle::WiderGt(_) => add_wider_faces(&mut images[idx], image, &text),
+                SourceStyle::LabelTxt(_) => add_label_faces(&mut images[idx], image, &text, &mut merge.matched),
                 SourceStyle::FileList(_) => {}
             }
         }
@@ -111,12 +129,8 @@ fn load_split(files: SplitFiles, problems: &mut Vec<Problem>) -> (Split, MergeRe
     }
 
     let both = files.wider_gt.as_ref().zip(files.label_txt.as_ref());
+    problems.extend(missing_images(&images, &files.images_dir));
     for image in &images {
-        if !files.images_dir.join(&image.path).is_file() {
-            let (file, line) = &image.listed_at;
-            let kind = ProblemKind::MissingImage { path: files.images_dir.join(&image.path) };
-            problems.push(Problem::new(file, Some(*line), kind));
-        }
         let Some((wider_path, label_path)) = both else { continue };
         for pending in &image.faces {
             let unmatched = |file: &PathBuf, line: usize| UnmatchedFace {
@@ -150,7 +164,32 @@ fn load_split(files: SplitFiles, problems: &mut Vec<Problem>) -> (Split, MergeRe
     (Split { kind: files.kind, images_dir: files.images_dir, images, sources }, merge)
 }
 
+/// One problem per image file that does not exist. Checked on two threads: for a WIDER-size split
+/// the file-system look-ups are a good part of opening it.
+fn missing_images(images: &[PendingImage], images_dir: &Path) -> Vec<Problem> {
+    let check = |chunk: &[PendingImage]| -> Vec<Problem> {
+        chunk
+            .iter()
+            .filter(|image| !images_dir.join(&image.path).is_file())
+            .map(|image| {
+                let (file, line) = &image.listed_at;
+                Problem::new(file, Some(*line), ProblemKind::MissingImage { path: images_dir.join(&image.path) })
+            })
+            .collect()
+    };
+    let (first, second) = images.split_at(images.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| check(second));
+        let mut problems = check(first);
+        problems.extend(other.join().expect("checking image files does not panic"));
+        problems
+    })
+}
+
 type Reader = fn(&TextFile, &mut Vec<Problem>) -> (Vec<ParsedImage>, SourceStyle);
+
+/// A parsed file: its text (which the faces' source lines point into), images and style.
+type Parsed = (Arc<str>, Vec<ParsedImage>, SourceStyle);
 
 fn read_wider_gt(file: &TextFile, problems: &mut Vec<Problem>) -> (Vec<ParsedImage>, SourceStyle) {
     let (images, style) = wider_gt::parse(file, problems);
@@ -167,18 +206,18 @@ fn read_file_list(file: &TextFile, problems: &mut Vec<Problem>) -> (Vec<ParsedIm
     (images, SourceStyle::FileList(style))
 }
 
-fn add_wider_faces(image: &mut PendingImage, parsed: ParsedImage) {
+fn add_wider_faces(image: &mut PendingImage, parsed: ParsedImage, file: &Arc<str>) {
     for (i, pf) in parsed.faces.into_iter().enumerate() {
-        let line = SourceLine { index: i as u32, text: pf.text };
+        let line = SourceLine { index: i as u32, file: file.clone(), span: pf.span };
         image.faces.push(Pending { face: pf.face, wider: Some((line, pf.line)), label: None });
     }
 }
 
 /// Gives each `label.txt` face to the first face of the image with the same box that has no
 /// landmark line yet (exact duplicates exist in WIDER FACE); the rest become faces of their own.
-fn add_label_faces(image: &mut PendingImage, parsed: ParsedImage, matched: &mut usize) {
+fn add_label_faces(image: &mut PendingImage, parsed: ParsedImage, file: &Arc<str>, matched: &mut usize) {
     for (i, pf) in parsed.faces.into_iter().enumerate() {
-        let line = (SourceLine { index: i as u32, text: pf.text }, pf.line);
+        let line = (SourceLine { index: i as u32, file: file.clone(), span: pf.span }, pf.line);
         let target = image.faces.iter_mut().find(|p| p.label.is_none() && p.face.bbox == pf.face.bbox);
         match target {
             Some(pending) => {

@@ -38,7 +38,8 @@ pub struct ParsedImage {
 pub struct ParsedFace {
     pub line: usize,
     pub face: Face,
-    pub text: Box<str>,
+    /// Byte range of the face's line in the file's text.
+    pub span: std::ops::Range<u32>,
 }
 
 /// The original text of `face` in a file of `format`, if the face still holds exactly what that
@@ -48,10 +49,11 @@ pub fn verbatim_line(face: &Face, format: Format) -> Option<&str> {
     let origin = face.origin.0.as_deref()?;
     let read = &origin.as_read;
     match format {
-        Format::WiderGt => (face.bbox == read.bbox && face.attributes == read.attributes)
-            .then_some(origin.wider.as_ref()?.text.as_ref()),
+        Format::WiderGt => {
+            (face.bbox == read.bbox && face.attributes == read.attributes).then_some(origin.wider.as_ref()?.text())
+        }
         Format::LabelTxt => (face.bbox == read.bbox && face.landmarks == read.landmarks && face.score == read.score)
-            .then_some(origin.label.as_ref()?.text.as_ref()),
+            .then_some(origin.label.as_ref()?.text()),
         Format::FileList => None,
     }
 }

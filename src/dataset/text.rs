@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::{Problem, ProblemKind};
 
@@ -40,7 +41,7 @@ impl TextStyle {
 /// An annotation file read whole and checked to be non-empty UTF-8.
 pub struct TextFile {
     pub path: PathBuf,
-    pub text: String,
+    pub text: Arc<str>,
     pub style: TextStyle,
 }
 
@@ -62,12 +63,18 @@ impl TextFile {
             Problem::new(path, Some(line), ProblemKind::InvalidUtf8 { byte: valid.len() - line_start + 1 })
         })?;
         let style = TextStyle { crlf: text.contains("\r\n"), final_newline: text.ends_with('\n') };
-        Ok(TextFile { path: path.to_path_buf(), text, style })
+        Ok(TextFile { path: path.to_path_buf(), text: text.into(), style })
     }
 
     /// Lines with their 1-based numbers, without the line ending.
     pub fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
         self.text.lines().enumerate().map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+    }
+
+    /// Where `line` (a slice of this file's text, as `lines` yields) lies in the file.
+    pub fn span_of(&self, line: &str) -> std::ops::Range<u32> {
+        let start = line.as_ptr() as usize - self.text.as_ptr() as usize;
+        start as u32..(start + line.len()) as u32
     }
 }
 
@@ -77,6 +84,20 @@ pub fn parse_number(token: &str, field: &'static str) -> Result<f32, ProblemKind
         Ok(v) if v.is_finite() => Ok(v),
         _ => Err(ProblemKind::NotANumber { field, token: token.to_string() }),
     }
+}
+
+/// Splits a line into at most `N` whitespace-separated tokens without allocating; returns them and
+/// the total count (which may exceed `N`, so "too many values" can still be reported).
+pub fn split_tokens<const N: usize>(line: &str) -> ([&str; N], usize) {
+    let mut tokens = [""; N];
+    let mut count = 0;
+    for token in line.split_ascii_whitespace() {
+        if count < N {
+            tokens[count] = token;
+        }
+        count += 1;
+    }
+    (tokens, count)
 }
 
 pub fn is_number(token: &str) -> bool {

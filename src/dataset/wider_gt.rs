@@ -5,7 +5,9 @@
 use super::error::{Problem, ProblemKind};
 use super::face::{Attributes, Blur, Expression, Face, Illumination, Occlusion, Origin, Pose};
 use super::source::{Format, ParsedFace, ParsedImage, faces_for, verbatim_line};
-use super::text::{TextFile, TextStyle, check_relative_path, format_integer_style, is_number, parse_number};
+use super::text::{
+    TextFile, TextStyle, check_relative_path, format_integer_style, is_number, parse_number, split_tokens,
+};
 use crate::geometry::BBox;
 
 /// How a split file was laid out, so that saving reproduces it.
@@ -74,7 +76,7 @@ pub fn parse(file: &TextFile, problems: &mut Vec<Problem>) -> (Vec<ParsedImage>,
                     if let Some(kind) = zero_size(&face.bbox) {
                         problem(face_line, kind);
                     }
-                    faces.push(ParsedFace { line: face_line, face, text: text.into() });
+                    faces.push(ParsedFace { line: face_line, face, span: file.span_of(text) });
                 }
                 Err(kind) => problem(face_line, kind),
             }
@@ -99,8 +101,8 @@ fn looks_like_face_line(line: &str) -> bool {
 }
 
 fn is_placeholder(line: &str) -> bool {
-    let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
-    tokens.len() == 10 && tokens.iter().all(|t| t.parse::<f32>() == Ok(0.0))
+    let (tokens, count) = split_tokens::<10>(line);
+    count == 10 && tokens.iter().all(|t| t.parse::<f32>() == Ok(0.0))
 }
 
 pub(crate) fn zero_size(bbox: &BBox) -> Option<ProblemKind> {
@@ -124,9 +126,9 @@ pub(crate) fn parse_xywh(tokens: &[&str]) -> Result<BBox, ProblemKind> {
 }
 
 fn parse_face(line: &str) -> Result<Face, ProblemKind> {
-    let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
-    if tokens.len() != 10 {
-        return Err(ProblemKind::WrongValueCount { expected: FACE_FIELDS, found: tokens.len() });
+    let (tokens, count) = split_tokens::<10>(line);
+    if count != 10 {
+        return Err(ProblemKind::WrongValueCount { expected: FACE_FIELDS, found: count });
     }
     let bbox = parse_xywh(&tokens)?;
     let attributes = Attributes {
@@ -289,7 +291,7 @@ mod tests {
         let file = TextFile::from_bytes(Path::new("gt.txt"), SAMPLE.as_bytes().to_vec()).unwrap();
         let mut problems = Vec::new();
         let (images, style) = parse(&file, &mut problems);
-        let faces: Vec<Vec<Face>> = images.iter().map(with_origins).collect();
+        let faces: Vec<Vec<Face>> = images.iter().map(|im| with_origins(&file, im)).collect();
         let out = write(images.iter().zip(&faces).map(|(im, f)| (im.path.as_str(), f.as_slice())), style);
         assert_eq!(out, SAMPLE);
     }
@@ -301,13 +303,13 @@ mod tests {
         assert_eq!(format_face(&face), "10 20 30.5 40 0 0 0 1 0 0 ");
     }
 
-    fn with_origins(image: &ParsedImage) -> Vec<Face> {
+    fn with_origins(file: &TextFile, image: &ParsedImage) -> Vec<Face> {
         image
             .faces
             .iter()
             .enumerate()
             .map(|(i, pf)| {
-                let line = SourceLine { index: i as u32, text: pf.text.clone() };
+                let line = SourceLine { index: i as u32, file: file.text.clone(), span: pf.span.clone() };
                 Face { origin: Origin::read(pf.face.clone(), Some(line), None), ..pf.face.clone() }
             })
             .collect()
