@@ -2,5 +2,9 @@
 //! detection. The binary (`src/main.rs`) and the studio only call into this library.
 
 pub mod dataset;
+pub mod eval;
 pub mod fsutil;
 pub mod geometry;
+
+#[cfg(test)]
+mod test_support;

@@ -232,7 +232,8 @@ impl AnchorSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geometry::reference_tests::{assets_or_skip, read_reference};
+    use crate::geometry::reference_tests::read_reference;
+    use crate::test_support::assets;
 
     #[test]
     fn report_table1_has_102300_anchors_at_640() {
@@ -270,7 +271,7 @@ mod tests {
 
     #[test]
     fn fd1mb_normalized_anchors_match_reference_priors() {
-        let Some(assets) = assets_or_skip("fd1mb_normalized_anchors_match_reference_priors") else {
+        let Some(assets) = assets("fd1mb_normalized_anchors_match_reference_priors") else {
             return;
         };
         let reference = read_reference(&assets, "test_priors.npy", &[26_240, 4]);

@@ -1,30 +1,19 @@
 //! End-to-end check against the reference detector's post-processing: anchors, decoding and
 //! NMS together must turn the reference's raw network outputs into its final detections.
 
+use crate::test_support::{read_npy_f32, reference_dir};
+
 use super::{AnchorSpec, AreaConvention, Variance, decode_box, decode_landmarks, nms};
 
-/// The assets folder from `FACESTUDIO_ASSETS`, or `None` after printing that `test` is skipped.
-pub(super) fn assets_or_skip(test: &str) -> Option<std::ffi::OsString> {
-    let assets = std::env::var_os("FACESTUDIO_ASSETS");
-    if assets.is_none() {
-        println!("SKIPPED: {test}: FACESTUDIO_ASSETS is not set");
-    }
-    assets
-}
-
-/// Reads a float32 `.npy` file of the reference folder (`$FACESTUDIO_ASSETS/../reference/
-/// detect`), checking its shape.
-pub(super) fn read_reference(assets: &std::ffi::OsStr, name: &str, shape: &[u64]) -> Vec<f32> {
-    let path = std::path::Path::new(assets).join("../reference/detect").join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).expect("valid npy header");
-    assert_eq!(npy.shape(), shape, "{name}");
-    npy.into_vec().expect("float32 data")
+/// Reads a float32 `.npy` file of the reference detection outputs, checking its shape.
+pub(super) fn read_reference(assets: &std::path::Path, name: &str, shape: &[u64]) -> Vec<f32> {
+    read_npy_f32(&reference_dir(assets, "detect").join(name), shape)
 }
 
 #[test]
 fn reference_raw_outputs_decode_and_nms_to_reference_detections() {
-    let Some(assets) = assets_or_skip("reference_raw_outputs_decode_and_nms_to_reference_detections") else {
+    let Some(assets) = crate::test_support::assets("reference_raw_outputs_decode_and_nms_to_reference_detections")
+    else {
         return;
     };
     let (width, height) = (1024u32, 624u32);
