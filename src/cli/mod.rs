@@ -1,6 +1,7 @@
 //! Argument definitions and the dispatch to each subcommand's module.
 
 mod dataset;
+mod eval;
 
 use std::process::ExitCode;
 
@@ -22,11 +23,14 @@ enum Command {
     /// Inspect, check or generate WIDER FACE datasets.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
+    /// WIDER FACE evaluation (official protocol): AP per setting, PR curves.
+    Eval(eval::EvalArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Dataset(command)) => dataset::run(command),
+        Some(Command::Eval(args)) => eval::run(args),
         None => {
             Cli::command().print_help()?;
             Ok(ExitCode::SUCCESS)

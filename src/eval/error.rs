@@ -95,3 +95,11 @@ pub struct CsvError {
     #[source]
     pub source: std::io::Error,
 }
+
+/// Why the PR curve plot could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the PR curve plot {}: {message}", path.display())]
+pub struct PlotError {
+    pub path: PathBuf,
+    pub message: String,
+}

@@ -29,19 +29,23 @@ mod csv;
 mod curves;
 mod error;
 mod evaluator;
+mod from_dataset;
 mod ground_truth;
 mod image_matches;
 mod official;
+mod plot;
 mod predictions;
 mod protocol;
 mod report;
 
 pub use csv::write_curves_csv;
 pub use curves::{PrPoint, voc_ap};
-pub use error::{CsvError, GroundTruthError, LookupError, PredictionError};
+pub use error::{CsvError, GroundTruthError, LookupError, PlotError, PredictionError};
 pub use evaluator::{EvalOptions, Evaluator, evaluate};
+pub use from_dataset::ALL_FACES;
 pub use ground_truth::{FaceBox, GroundTruth, GtImage, KeepList, Setting, SettingSpec};
 pub use image_matches::{DetectionMatch, FaceVerdict, ImageMatches, Verdict};
+pub use plot::write_curves_png;
 pub use predictions::{Detection, Predictions};
 pub use report::{EvalReport, EvalWarning, ImageKey, ScoreNormalisation, SettingResult};
 

@@ -1,0 +1,99 @@
+//! `facestudio eval`: WIDER FACE AP of a prediction folder.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use facestudio::dataset::{Dataset, SplitKind};
+use facestudio::eval::{
+    EvalOptions, EvalReport, GroundTruth, Predictions, evaluate, write_curves_csv, write_curves_png,
+};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Ground truth: the official folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat
+    /// (easy/medium/hard AP), or a dataset folder (one setting, "all": every face not marked invalid).
+    #[arg(long)]
+    gt: PathBuf,
+    /// Predictions in the WIDER submission format: <pred>/<event>/<image>.txt.
+    #[arg(long)]
+    pred: PathBuf,
+    /// The split of a dataset folder given as --gt.
+    #[arg(long, default_value = "val", value_parser = parse_split)]
+    split: SplitKind,
+    /// Print {"easy": AP, "medium": AP, "hard": AP, "images": N, "missing_prediction_files": N}.
+    #[arg(long)]
+    json: bool,
+    /// Also write the PR curves as CSV (setting,threshold,precision,recall).
+    #[arg(long)]
+    curves_csv: Option<PathBuf>,
+    /// Also draw the PR curves as a PNG.
+    #[arg(long)]
+    curves_png: Option<PathBuf>,
+}
+
+fn parse_split(text: &str) -> Result<SplitKind, String> {
+    SplitKind::ALL
+        .into_iter()
+        .find(|s| s.name() == text)
+        .ok_or_else(|| format!("expected train, val or test, got {text:?}"))
+}
+
+fn load_ground_truth(dir: &Path, split: SplitKind) -> anyhow::Result<GroundTruth> {
+    if dir.join("wider_face_val.mat").is_file() {
+        return GroundTruth::from_official_dir(dir).context("cannot read the official ground truth");
+    }
+    let (dataset, _) = Dataset::open(dir).with_context(|| format!("cannot open the dataset in {}", dir.display()))?;
+    let split = dataset
+        .split(split)
+        .with_context(|| format!("the dataset in {} has no {} split", dataset.root.display(), split.name()))?;
+    Ok(GroundTruth::from_split(split)?)
+}
+
+pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let gt = load_ground_truth(&args.gt, args.split)?;
+    let predictions = Predictions::read_dir(&args.pred)
+        .with_context(|| format!("cannot read predictions from {}", args.pred.display()))?;
+    let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(path) = &args.curves_csv {
+        write_curves_csv(&report, path)?;
+    }
+    if let Some(path) = &args.curves_png {
+        write_curves_png(&report, path)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary_json(&report))?);
+    } else {
+        print_table(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The machine-readable summary: one AP per setting, then the counts.
+fn summary_json(report: &EvalReport) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for setting in &report.settings {
+        object.insert(setting.name.clone(), setting.ap.into());
+    }
+    object.insert("images".into(), report.images.into());
+    object.insert("missing_prediction_files".into(), report.missing_prediction_files.len().into());
+    serde_json::Value::Object(object)
+}
+
+fn print_table(report: &EvalReport) {
+    println!("{:<10} {:>8}", "setting", "AP");
+    for setting in &report.settings {
+        println!("{:<10} {:>8.4}", setting.name, setting.ap);
+    }
+    println!(
+        "{} images, {} faces, {} detections, {} missing prediction file(s)",
+        report.images,
+        report.faces,
+        report.detections,
+        report.missing_prediction_files.len()
+    );
+}

@@ -1,0 +1,142 @@
+//! The `facestudio` binary end to end: the commands a user types, their output and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn facestudio(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facestudio")).args(args).output().expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn synth(dir: &Path) {
+    let out = facestudio(&["dataset", "synth", "--out", dir.to_str().unwrap(), "--images", "12", "--seed", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn no_subcommand_prints_the_help() {
+    let out = facestudio(&[]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("dataset"));
+}
+
+#[test]
+fn synth_then_stats_json_reports_both_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path());
+    let out = facestudio(&["dataset", "stats", dir.path().to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let train = &json["splits"]["train"];
+    assert_eq!(train["images"], 12);
+    assert_eq!(json["splits"]["val"]["images"], 3);
+    assert_eq!(train["faces"], train["faces_with_landmarks"]);
+    assert!(train["faces"].as_u64().unwrap() >= 12);
+    assert_eq!(train["events"], 3);
+    assert_eq!(train["invalid_faces"], 0);
+    assert_eq!(train["images_without_faces"], 0);
+}
+
+#[test]
+fn check_lists_problems_with_file_and_line_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path());
+    let gt = dir.path().join("wider_face_split/wider_face_val_bbx_gt.txt");
+    let text = std::fs::read_to_string(&gt).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = "1 2 3";
+    std::fs::write(&gt, lines.join("\n")).unwrap();
+    let clean = facestudio(&["dataset", "check", dir.path().to_str().unwrap()]);
+    assert!(!clean.status.success());
+    let report = stdout(&clean);
+    assert!(report.contains("wider_face_val_bbx_gt.txt:3: error: expected 10 values"), "{report}");
+    let stats = facestudio(&["dataset", "stats", dir.path().to_str().unwrap()]);
+    assert!(!stats.status.success());
+    assert!(String::from_utf8_lossy(&stats.stderr).contains("wider_face_val_bbx_gt.txt:3:"));
+}
+
+#[test]
+fn eval_of_exact_predictions_on_a_dataset_split_recalls_the_predicted_faces_at_full_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path());
+    let pred = dir.path().join("pred");
+    let gt = std::fs::read_to_string(dir.path().join("wider_face_split/wider_face_val_bbx_gt.txt")).unwrap();
+    let mut lines = gt.lines().peekable();
+    let mut written = 0;
+    let (mut faces, mut predicted) = (0usize, 0usize);
+    while let Some(path) = lines.next() {
+        let count: usize = lines.next().unwrap().trim().parse().unwrap();
+        let boxes: Vec<&str> = (0..count).map(|_| lines.next().unwrap()).collect();
+        faces += count;
+        if written == 2 {
+            written += 1;
+            continue; // one image without a prediction file
+        }
+        let (event, name) = path.rsplit_once('/').unwrap();
+        let stem = name.trim_end_matches(".jpg");
+        predicted += count;
+        let mut text = format!("{stem}\n{count}\n");
+        for (i, b) in boxes.iter().enumerate() {
+            let v: Vec<&str> = b.split_whitespace().take(4).collect();
+            text.push_str(&format!("{} {} {} {} {}\n", v[0], v[1], v[2], v[3], 0.99 - i as f64 * 0.01));
+        }
+        std::fs::create_dir_all(pred.join(event)).unwrap();
+        std::fs::write(pred.join(event).join(format!("{stem}.txt")), text).unwrap();
+        written += 1;
+    }
+    let csv = dir.path().join("curves.csv");
+    let png = dir.path().join("curves.png");
+    let out = facestudio(&[
+        "eval",
+        "--gt",
+        dir.path().to_str().unwrap(),
+        "--pred",
+        pred.to_str().unwrap(),
+        "--json",
+        "--curves-csv",
+        csv.to_str().unwrap(),
+        "--curves-png",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["missing_prediction_files"], 1);
+    assert_eq!(json["images"], 3);
+    // Every prediction is exact, so precision is 1 at every threshold and the AP is the recall
+    // reached: the faces of the images that have a prediction file.
+    let ap = json["all"].as_f64().unwrap();
+    let expected = predicted as f64 / faces as f64;
+    assert!(predicted < faces && (ap - expected).abs() < 1e-9, "AP {ap}, expected {expected}");
+    assert!(std::fs::read_to_string(&csv).unwrap().starts_with("setting,threshold,precision,recall\nall,"));
+    assert!(image::open(&png).is_ok());
+}
+
+#[test]
+fn eval_of_the_reference_prediction_folder_matches_the_reference_ap() {
+    let Some(assets) = std::env::var_os("FACESTUDIO_ASSETS") else {
+        println!(
+            "SKIPPED: eval_of_the_reference_prediction_folder_matches_the_reference_ap: FACESTUDIO_ASSETS is not set"
+        );
+        return;
+    };
+    let assets = Path::new(&assets);
+    let dir = tempfile::tempdir().unwrap();
+    let zip = std::fs::File::open(assets.join("../reference/eval/prediction_perfect_randscore.zip")).unwrap();
+    zip::ZipArchive::new(zip).unwrap().extract(dir.path()).unwrap();
+    let gt = assets.join("widerface_eval");
+    let pred = dir.path().join("perfect_randscore");
+    let out = facestudio(&["eval", "--gt", gt.to_str().unwrap(), "--pred", pred.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for (setting, expected) in
+        [("easy", 0.9999434869987024), ("medium", 0.9999693025858654), ("hard", 0.9999218229704124)]
+    {
+        let ap = json[setting].as_f64().unwrap();
+        assert!((ap - expected).abs() < 1e-9, "{setting}: {ap} vs {expected}");
+    }
+    assert_eq!(json["images"], 3226);
+    assert_eq!(json["missing_prediction_files"], 0);
+}
