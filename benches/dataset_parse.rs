@@ -6,28 +6,23 @@ use std::path::Path;
 use std::time::Instant;
 
 use facestudio::dataset::Dataset;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 const IMAGES: usize = 12_880;
 const FACES: usize = 159_424;
 
-/// A small deterministic generator, so the bench needs no extra dependency and always parses the same text.
-struct XorShift(u64);
+/// A seeded generator, so every run parses the same text.
+struct Seeded(ChaCha8Rng);
 
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
+impl Seeded {
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.random_range(0..n)
     }
 }
 
 fn write_tree(root: &Path) {
-    let mut rng = XorShift(0x9e3779b97f4a7c15);
+    let mut rng = Seeded(ChaCha8Rng::seed_from_u64(0x9e37_79b9_7f4a_7c15));
     let (mut gt, mut labels) = (String::new(), String::new());
     let mut remaining = FACES;
     for i in 0..IMAGES {
