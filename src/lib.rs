@@ -2,9 +2,11 @@
 //! detection. The binary (`src/main.rs`) and the studio only call into this library.
 
 pub mod dataset;
+pub mod detect;
 pub mod eval;
 pub mod fsutil;
 pub mod geometry;
+pub mod model;
 
 #[cfg(test)]
 mod test_support;

@@ -140,3 +140,88 @@ fn eval_of_the_reference_prediction_folder_matches_the_reference_ap() {
     assert_eq!(json["images"], 3226);
     assert_eq!(json["missing_prediction_files"], 0);
 }
+
+fn shared_assets(test: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("FACESTUDIO_ASSETS").map(std::path::PathBuf::from);
+    if dir.is_none() {
+        println!("SKIPPED: {test}: FACESTUDIO_ASSETS is not set");
+    }
+    dir
+}
+
+#[test]
+fn detect_prints_json_lines_and_a_bad_photo_does_not_stop_the_others() {
+    let Some(assets) = shared_assets("detect_prints_json_lines_and_a_bad_photo_does_not_stop_the_others") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.jpg");
+    std::fs::write(&broken, b"not a jpeg").unwrap();
+    let photo = assets.join("photos/test.jpg");
+    let weights = assets.join("weights/mobilenet0.25_Final.pth");
+    let out = facestudio(&[
+        "detect",
+        broken.to_str().unwrap(),
+        photo.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--preset",
+        "fd1mb-mnet",
+        "--conf",
+        "0.5",
+    ]);
+    assert!(!out.status.success(), "a photo failed, so the exit status says so");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.jpg"));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    let result = &lines[0];
+    assert_eq!((result["width"].as_u64(), result["height"].as_u64()), (Some(1024), Some(624)));
+    let detections = result["detections"].as_array().unwrap();
+    assert_eq!(detections.len(), 27, "the reference finds 27 faces above 0.5");
+    let scores: Vec<f64> = detections.iter().map(|d| d["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted by descending score");
+    assert_eq!(detections[0]["box"].as_array().unwrap().len(), 4);
+    assert_eq!(detections[0]["landmarks"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn imported_model_file_detects_like_the_checkpoint_and_exports_every_format() {
+    let Some(assets) = shared_assets("imported_model_file_detects_like_the_checkpoint_and_exports_every_format") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("fd1mb.bpk");
+    let weights = assets.join("weights/mobilenet0.25_Final.safetensors");
+    let imported =
+        facestudio(&["import", weights.to_str().unwrap(), "--preset", "fd1mb-mnet", "--out", model.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    let photos = dir.path().join("photos/0--Parade");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(assets.join("photos/test.jpg"), photos.join("test.jpg")).unwrap();
+    let out_dir = dir.path().join("out");
+    let photo_dir = dir.path().join("photos");
+    let mut with_out =
+        vec!["detect", photo_dir.to_str().unwrap(), "--weights", model.to_str().unwrap(), "--conf", "0.5"];
+    with_out.extend([
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--format",
+        "json",
+        "--format",
+        "csv",
+        "--format",
+        "wider",
+        "--format",
+        "png",
+    ]);
+    let out = facestudio(&with_out);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("0--Parade/test.json")).unwrap()).unwrap();
+    assert_eq!(json["detections"].as_array().unwrap().len(), 27);
+    assert_eq!(std::fs::read_to_string(out_dir.join("0--Parade/test.csv")).unwrap().lines().count(), 28);
+    let wider = std::fs::read_to_string(out_dir.join("0--Parade/test.txt")).unwrap();
+    assert!(wider.starts_with("test\n27\n"), "{wider}");
+    let png = image::open(out_dir.join("0--Parade/test.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (1024, 624));
+}

@@ -1,6 +1,7 @@
 //! Argument definitions and the dispatch to each subcommand's module.
 
 mod dataset;
+mod detect;
 mod eval;
 
 use std::process::ExitCode;
@@ -25,12 +26,18 @@ enum Command {
     Dataset(dataset::DatasetCommand),
     /// WIDER FACE evaluation (official protocol): AP per setting, PR curves.
     Eval(eval::EvalArgs),
+    /// Detect faces and landmarks in photos.
+    Detect(detect::DetectArgs),
+    /// Convert a PyTorch checkpoint into a facestudio model file.
+    Import(detect::ImportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Dataset(command)) => dataset::run(command),
         Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Detect(args)) => detect::detect(args),
+        Some(Command::Import(args)) => detect::import(args),
         None => {
             Cli::command().print_help()?;
             Ok(ExitCode::SUCCESS)

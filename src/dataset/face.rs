@@ -132,11 +132,6 @@ impl PartialEq for Origin {
 }
 
 impl Origin {
-    /// True for faces that no annotation file holds yet.
-    pub fn is_new(&self) -> bool {
-        self.0.is_none()
-    }
-
     /// The origin of a face read from files: `as_read` is the face as merged from its lines.
     pub(crate) fn read(as_read: Face, wider: Option<SourceLine>, label: Option<SourceLine>) -> Origin {
         Origin(Some(Arc::new(OriginLines { as_read, wider, label })))

@@ -14,16 +14,6 @@ pub enum Format {
     FileList,
 }
 
-impl Format {
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::WiderGt => "WIDER FACE split file",
-            Format::LabelTxt => "RetinaFace label.txt",
-            Format::FileList => "image list",
-        }
-    }
-}
-
 /// An image as one file lists it.
 #[derive(Debug)]
 pub struct ParsedImage {

@@ -9,7 +9,7 @@ use super::{Anchor, BBox, GeometryError, Landmarks};
 
 /// Scales of the regression targets: `center` (v0) divides centre and landmark offsets,
 /// `size` (v1) divides log size ratios. They exist to bring targets to roughly unit variance.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Variance {
     pub center: f32,
     pub size: f32,

@@ -1,0 +1,15 @@
+//! Detection: photos → preprocessing → network → faces with scores and landmarks → exports.
+
+mod detector;
+mod draw;
+mod export;
+mod image;
+mod postprocess;
+
+pub use detector::{Detector, DeviceReadError, HostOutputs};
+pub use draw::{LANDMARK_COLORS, annotate};
+pub use export::{ExportFormat, ImageDetections};
+pub use image::{ImageError, InputSize, NetworkInput, load_image, normalize, preprocess};
+pub use postprocess::{
+    Candidates, DetectOptions, Detection, ImageFromInput, RawOutputs, anchor_from_corners, face_probability,
+};

@@ -1,0 +1,248 @@
+//! From raw head outputs to faces: softmax, confidence threshold, decode, top-k, NMS, keep-top-k.
+//! The candidates before NMS are kept, so a caller (the studio's sliders) can re-filter them for
+//! another confidence or NMS threshold without running the network again.
+
+use crate::geometry::{Anchor, AreaConvention, BBox, Landmarks, Point, Variance, decode_box, decode_landmarks, nms};
+
+/// Thresholds of the post-processing. Defaults: the evaluation settings of the report (§4.3).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DetectOptions {
+    /// Faces need a score strictly greater than this.
+    pub confidence: f32,
+    /// Candidates kept (by score) before NMS.
+    pub top_k: usize,
+    /// A box is dropped when its IoU with a better kept box is greater than this.
+    pub nms_threshold: f32,
+    /// Faces kept after NMS.
+    pub keep_top_k: usize,
+    /// The reference detector measures NMS overlap with the `+1` pixel convention.
+    pub nms_convention: AreaConvention,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        DetectOptions::EVALUATION
+    }
+}
+
+impl DetectOptions {
+    /// Confidence > 0.02, top 5000, NMS 0.4, keep 750 (the report, §4.3; Pytorch_Retinaface).
+    pub const EVALUATION: DetectOptions = DetectOptions {
+        confidence: 0.02,
+        top_k: 5000,
+        nms_threshold: 0.4,
+        keep_top_k: 750,
+        nms_convention: AreaConvention::PlusOnePixel,
+    };
+
+    /// For looking at photos: confidence 0.5.
+    pub const DISPLAY: DetectOptions = DetectOptions { confidence: 0.5, ..DetectOptions::EVALUATION };
+}
+
+/// One detected face, in pixels of the original image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detection {
+    pub bbox: BBox,
+    pub score: f32,
+    /// `None` for models without a landmark head.
+    pub landmarks: Option<Landmarks>,
+}
+
+/// The raw outputs of the last head stage (and of the first, for the cascade) for one image,
+/// flattened in anchor order.
+pub struct RawOutputs<'a> {
+    /// Face probability per anchor (softmax of the class logits).
+    pub scores: &'a [f32],
+    /// `[A × 4]` box regressions of each stage, first stage first.
+    pub boxes: &'a [&'a [f32]],
+    /// `[A × 10]` landmark regressions of the last stage.
+    pub landmarks: Option<&'a [f32]>,
+}
+
+/// Every face candidate above the candidate floor, best first, at most `top_k`: what NMS starts
+/// from. Re-filtering with a higher confidence takes a prefix, so the result equals running the
+/// whole pipeline again.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Candidates {
+    floor: f32,
+    top_k: usize,
+    faces: Vec<Detection>,
+}
+
+/// Face probability from the two class logits `[background, face]`, as a softmax does.
+pub fn face_probability(background: f32, face: f32) -> f32 {
+    let m = background.max(face);
+    let (b, f) = ((background - m).exp(), (face - m).exp());
+    f / (b + f)
+}
+
+/// Box corners in image pixels: the network works on a rescaled copy of the image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageFromInput {
+    pub scale_x: f32,
+    pub scale_y: f32,
+}
+
+impl Candidates {
+    /// Keeps the anchors scoring above `options.confidence` (the floor), decodes them (through the
+    /// cascade stages), best first, at most `options.top_k`.
+    pub fn from_raw(
+        raw: &RawOutputs,
+        anchors: &[Anchor],
+        variance: Variance,
+        to_image: ImageFromInput,
+        options: &DetectOptions,
+    ) -> Candidates {
+        let mut order: Vec<usize> = (0..anchors.len()).filter(|&i| raw.scores[i] > options.confidence).collect();
+        // Descending score; index order for ties, as a stable sort gives.
+        order.sort_by(|&a, &b| raw.scores[b].total_cmp(&raw.scores[a]));
+        order.truncate(options.top_k);
+        let faces = order
+            .into_iter()
+            .filter_map(|i| {
+                let mut anchor = anchors[i];
+                let mut corners = [0.0f32; 4];
+                for (stage, boxes) in raw.boxes.iter().enumerate() {
+                    if stage > 0 {
+                        anchor = anchor_from_corners(corners);
+                    }
+                    corners = decode_box(boxes[4 * i..4 * i + 4].try_into().ok()?, &anchor, variance);
+                }
+                let [x1, y1, x2, y2] = corners;
+                let bbox = BBox::new(
+                    x1 * to_image.scale_x,
+                    y1 * to_image.scale_y,
+                    x2 * to_image.scale_x,
+                    y2 * to_image.scale_y,
+                )
+                .ok()?;
+                let landmarks = match raw.landmarks {
+                    Some(l) => {
+                        let flat = decode_landmarks(l[10 * i..10 * i + 10].try_into().ok()?, &anchor, variance);
+                        let points = std::array::from_fn(|k| Point {
+                            x: flat[2 * k] * to_image.scale_x,
+                            y: flat[2 * k + 1] * to_image.scale_y,
+                        });
+                        if points.iter().any(|p| !p.x.is_finite() || !p.y.is_finite()) {
+                            return None;
+                        }
+                        Some(Landmarks { points })
+                    }
+                    None => None,
+                };
+                Some(Detection { bbox, score: raw.scores[i], landmarks })
+            })
+            .collect();
+        Candidates { floor: options.confidence, top_k: options.top_k, faces }
+    }
+
+    /// The lowest confidence these candidates can be filtered at.
+    pub fn floor(&self) -> f32 {
+        self.floor
+    }
+
+    pub fn len(&self) -> usize {
+        self.faces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.faces.is_empty()
+    }
+
+    /// Confidence threshold (clamped to the floor), NMS, keep-top-k: the final faces, best first.
+    pub fn filter(&self, options: &DetectOptions) -> Vec<Detection> {
+        let confidence = options.confidence.max(self.floor);
+        let end = self.faces.partition_point(|d| d.score > confidence).min(options.top_k.min(self.top_k));
+        let kept = &self.faces[..end];
+        let corners: Vec<[f32; 4]> = kept.iter().map(|d| d.bbox.corners()).collect();
+        let scores: Vec<f32> = kept.iter().map(|d| d.score).collect();
+        let threshold = options.nms_threshold.clamp(0.0, 1.0);
+        // Boxes are finite and ordered and the threshold is in range, so NMS cannot fail.
+        let keep = nms(&corners, &scores, threshold, options.nms_convention).unwrap_or_default();
+        keep.into_iter().take(options.keep_top_k).map(|i| kept[i]).collect()
+    }
+}
+
+/// A decoded box as an anchor `(cx, cy, w, h)`, for the cascade's second stage.
+pub fn anchor_from_corners([x1, y1, x2, y2]: [f32; 4]) -> Anchor {
+    let (w, h) = (x2 - x1, y2 - y1);
+    Anchor { cx: x1 + w / 2.0, cy: y1 + h / 2.0, w, h }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::AnchorSpec;
+    use crate::test_support::{assets, read_npy_f32, reference_dir};
+
+    #[test]
+    fn face_probability_is_the_softmax() {
+        assert!((face_probability(0.0, 0.0) - 0.5).abs() < 1e-7);
+        let p = face_probability(1.0, 3.0);
+        assert!((p - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
+        assert!(face_probability(-1000.0, 1000.0).is_finite());
+    }
+
+    #[test]
+    fn raising_the_confidence_on_cached_candidates_equals_a_fresh_run() {
+        let anchors: Vec<Anchor> = (0..50)
+            .map(|i| Anchor { cx: (i % 10) as f32 * 12.0, cy: (i / 10) as f32 * 12.0, w: 16.0, h: 16.0 })
+            .collect();
+        let scores: Vec<f32> = (0..50).map(|i| ((i * 37) % 50) as f32 / 50.0).collect();
+        let boxes = vec![0.0f32; 200];
+        let raw = RawOutputs { scores: &scores, boxes: &[&boxes], landmarks: None };
+        let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
+        let cached =
+            Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &DetectOptions::EVALUATION);
+        for confidence in [0.1, 0.5, 0.9] {
+            let options = DetectOptions { confidence, ..DetectOptions::EVALUATION };
+            let fresh =
+                Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &options).filter(&options);
+            assert_eq!(cached.filter(&options), fresh, "confidence {confidence}");
+        }
+    }
+
+    #[test]
+    fn cascade_decodes_the_second_stage_against_the_first_stages_boxes() {
+        let anchors = [Anchor { cx: 50.0, cy: 50.0, w: 20.0, h: 20.0 }];
+        // Stage 1 doubles the box to 40 px (ln 2 / 0.2 in size); stage 2 shifts it right by
+        // 10 · 0.1 · 40 = 40 px: relative to the first stage's box, not to the 20 px anchor.
+        let stage1 = [0.0, 0.0, std::f32::consts::LN_2 / 0.2, std::f32::consts::LN_2 / 0.2];
+        let stage2 = [10.0, 0.0, 0.0, 0.0];
+        let raw = RawOutputs { scores: &[0.9], boxes: &[&stage1, &stage2], landmarks: None };
+        let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
+        let c = Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &DetectOptions::EVALUATION);
+        let corners = c.filter(&DetectOptions::EVALUATION)[0].bbox.corners();
+        let expected = [70.0, 30.0, 110.0, 70.0];
+        assert!(corners.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-3), "{corners:?}");
+    }
+
+    /// The reference's raw outputs (already softmaxed) through our post-processing give its 192
+    /// detections; boxes and landmarks within 1e-2 px (the reference README's tolerance).
+    #[test]
+    fn reference_raw_outputs_give_the_reference_detections() {
+        let Some(assets) = assets("reference_raw_outputs_give_the_reference_detections") else { return };
+        let dir = reference_dir(&assets, "detect");
+        let n = 26_240;
+        let conf = read_npy_f32(&dir.join("test_raw_conf_softmax.npy"), &[n, 2]);
+        let loc = read_npy_f32(&dir.join("test_raw_loc.npy"), &[n, 4]);
+        let landms = read_npy_f32(&dir.join("test_raw_landms.npy"), &[n, 10]);
+        let expected = read_npy_f32(&dir.join("test_detections.npy"), &[192, 15]);
+        let scores: Vec<f32> = conf.chunks(2).map(|c| c[1]).collect();
+        let anchors = AnchorSpec::fd1mb().generate(1024, 624);
+        let raw = RawOutputs { scores: &scores, boxes: &[&loc], landmarks: Some(&landms) };
+        // Normalised anchors times the image size are the pixel anchors: decode in pixels directly.
+        let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
+        let detections =
+            Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &DetectOptions::EVALUATION)
+                .filter(&DetectOptions::EVALUATION);
+        assert_eq!(detections.len(), 192);
+        for (d, row) in detections.iter().zip(expected.chunks(15)) {
+            let ours = d.bbox.corners();
+            assert!(ours.iter().zip(&row[..4]).all(|(a, b)| (a - b).abs() < 1e-2), "{ours:?} vs {:?}", &row[..4]);
+            assert!((d.score - row[4]).abs() < 1e-6);
+            let lm = d.landmarks.unwrap().to_flat();
+            assert!(lm.iter().zip(&row[5..]).all(|(a, b)| (a - b).abs() < 1e-2));
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The RetinaFace network in burn (report §3.5): configurable backbone, FPN, SSH context modules,
+//! multi-task heads and the cascade; weight import from PyTorch checkpoints; native model files.
+
+mod backbone;
+mod config;
+mod context;
+mod device;
+mod file;
+mod fpn;
+mod heads;
+mod import;
+mod layers;
+mod network;
+
+pub use config::{
+    Activation, BackboneConfig, ChannelOrder, ConfigError, ContextConfig, FpnConfig, FpnLevels, InputNormalization,
+    PRESETS, ResNetDepth, RetinaFaceConfig,
+};
+pub use device::{DeviceChoice, DeviceError};
+pub use file::{ModelFileError, load_model, load_weights, read_config, save_model};
+pub use heads::HeadOutput;
+pub use import::{ImportError, import_checkpoint, load_backbone};
+pub use network::{RetinaFace, RetinaFaceOutput};
