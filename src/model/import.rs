@@ -210,3 +210,71 @@ pub fn load_backbone(model: &mut RetinaFace, path: &Path) -> Result<(), ImportEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use burn::store::{BurnToPyTorchAdapter, SafetensorsStore};
+    use safetensors::SafeTensors;
+    use safetensors::tensor::TensorView;
+
+    use super::*;
+    use crate::model::RetinaFaceConfig;
+    use crate::test_support::assets;
+
+    /// Rewrites a safetensors file with renamed tensors (`rename` returns `None` to drop one).
+    fn rewrite(bytes: &[u8], out: &Path, rename: impl Fn(&str) -> Option<String>) {
+        let file = SafeTensors::deserialize(bytes).unwrap();
+        let tensors: BTreeMap<String, TensorView> =
+            file.tensors().into_iter().filter_map(|(name, view)| rename(&name).map(|n| (n, view))).collect();
+        safetensors::serialize_to_file(tensors, None, out).unwrap();
+    }
+
+    fn backbone_outputs(model: &RetinaFace, device: &Device) -> Vec<f32> {
+        let x = Tensor::<4>::ones([1, 3, 64, 64], device);
+        let [_, c3, _, _] = model.backbone.forward(x);
+        c3.unwrap().try_into_vec_as::<f32>().unwrap()
+    }
+
+    #[test]
+    fn data_parallel_module_prefix_is_accepted() {
+        let Some(assets) = assets("data_parallel_module_prefix_is_accepted") else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let prefixed = dir.path().join("prefixed.safetensors");
+        let bytes = std::fs::read(assets.join("weights/mobilenet0.25_Final.safetensors")).unwrap();
+        rewrite(&bytes, &prefixed, |name| Some(format!("module.{name}")));
+        let config = RetinaFaceConfig::preset("fd1mb-mnet").unwrap();
+        import_checkpoint(&prefixed, &config, &Device::flex()).unwrap();
+    }
+
+    #[test]
+    fn torchvision_resnet_weights_load_into_the_backbone_only() {
+        let device = Device::flex();
+        let config = RetinaFaceConfig::preset("tiny").unwrap();
+        let source = RetinaFace::new(&config, &device).valid();
+        // Write the backbone under torchvision's names, with an ImageNet classifier beside it.
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("ours.safetensors");
+        source.save_into(&mut SafetensorsStore::from_file(&ours).with_to_adapter(BurnToPyTorchAdapter)).unwrap();
+        let torchvision = dir.path().join("resnet18.safetensors");
+        let bytes = std::fs::read(&ours).unwrap();
+        rewrite(&bytes, &torchvision, |name| {
+            // Our own save keeps the enum variant in the path: `backbone.ResNet.layer1…`.
+            let name = name.strip_prefix("backbone.ResNet.")?;
+            Some(name.replace("downsample.conv.", "downsample.0.").replace("downsample.bn.", "downsample.1."))
+        });
+        let mut target = RetinaFace::new(&config, &device);
+        assert_ne!(backbone_outputs(&target.clone().valid(), &device), backbone_outputs(&source, &device));
+        load_backbone(&mut target, &torchvision).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(backbone_outputs(&target.valid(), &device), backbone_outputs(&source, &device));
+    }
+
+    #[test]
+    fn imagenet_weights_are_refused_for_a_mobilenet() {
+        let device = Device::flex();
+        let mut model = RetinaFace::new(&RetinaFaceConfig::preset("fd1mb-mnet").unwrap(), &device);
+        let err = load_backbone(&mut model, Path::new("resnet50.pth")).unwrap_err();
+        assert!(matches!(err, ImportError::Unsupported { .. }), "{err}");
+    }
+}
