@@ -225,3 +225,30 @@ fn imported_model_file_detects_like_the_checkpoint_and_exports_every_format() {
     let png = image::open(out_dir.join("0--Parade/test.png")).unwrap();
     assert_eq!((png.width(), png.height()), (1024, 624));
 }
+
+#[test]
+fn eval_runs_a_model_over_the_ground_truth_images() {
+    let Some(assets) = shared_assets("eval_runs_a_model_over_the_ground_truth_images") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path());
+    let weights = assets.join("weights/mobilenet0.25_Final.pth");
+    let images = dir.path().join("WIDER_val/images");
+    let out = facestudio(&[
+        "eval",
+        "--gt",
+        dir.path().to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--preset",
+        "fd1mb-mnet",
+        "--images",
+        images.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["images"], 3);
+    assert_eq!(json["missing_prediction_files"], 0);
+    // The real face detector finds most of the synthetic faces: they are learnable.
+    assert!(json["all"].as_f64().unwrap() > 0.5, "{json}");
+}

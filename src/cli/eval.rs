@@ -6,9 +6,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use facestudio::dataset::{Dataset, SplitKind};
+use facestudio::detect::{DetectOptions, Detector, InputSize, load_image};
 use facestudio::eval::{
-    EvalOptions, EvalReport, GroundTruth, Predictions, evaluate, write_curves_csv, write_curves_png,
+    Detection as EvalDetection, EvalOptions, EvalReport, GroundTruth, Predictions, evaluate, write_curves_csv,
+    write_curves_png,
 };
+use facestudio::model::{DeviceChoice, PRESETS, load_weights};
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -17,8 +21,21 @@ pub struct EvalArgs {
     #[arg(long)]
     gt: PathBuf,
     /// Predictions in the WIDER submission format: <pred>/<event>/<image>.txt.
+    #[arg(long, required_unless_present = "weights", conflicts_with = "weights")]
+    pred: Option<PathBuf>,
+    /// Run this model over the ground truth's images first (evaluation settings: confidence > 0.02,
+    /// top 5000, NMS 0.4, keep 750, original size).
+    #[arg(long, requires = "images")]
+    weights: Option<PathBuf>,
+    /// The preset of a PyTorch checkpoint given as --weights.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
+    preset: Option<String>,
+    /// The images of the ground truth: <images>/<event>/<name>.jpg (e.g. WIDER_val/images).
     #[arg(long)]
-    pred: PathBuf,
+    images: Option<PathBuf>,
+    /// cpu, wgpu[:N] or cuda[:N], for --weights.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
     /// The split of a dataset folder given as --gt.
     #[arg(long, default_value = "val", value_parser = parse_split)]
     split: SplitKind,
@@ -51,10 +68,53 @@ fn load_ground_truth(dir: &Path, split: SplitKind) -> anyhow::Result<GroundTruth
     Ok(GroundTruth::from_split(split)?)
 }
 
+/// Runs the detector over every image of the ground truth, with a progress bar. An image that
+/// cannot be read is reported and left without predictions (the evaluation counts it as missing).
+fn detect_ground_truth(
+    gt: &GroundTruth,
+    args: &EvalArgs,
+    weights: &Path,
+    images: &Path,
+) -> anyhow::Result<Predictions> {
+    let device = args.device.open()?;
+    let detector = Detector::new(load_weights(weights, args.preset.as_deref(), &device)?, device);
+    let options = DetectOptions::EVALUATION;
+    let progress = ProgressBar::new(gt.images().len() as u64);
+    progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")?);
+    let mut predictions = Predictions::new();
+    for image in gt.images() {
+        progress.inc(1);
+        let path = images.join(&image.event).join(format!("{}.jpg", image.name));
+        let photo = match load_image(&path) {
+            Ok(photo) => photo,
+            Err(err) => {
+                progress.suspend(|| eprintln!("skipped: {err}"));
+                continue;
+            }
+        };
+        let faces = detector.detect(&photo, InputSize::Original, &options)?.filter(&options);
+        let detections = faces
+            .iter()
+            .map(|d| {
+                let [x, y, w, h] = d.bbox.to_xywh();
+                EvalDetection { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
+            })
+            .collect();
+        predictions.insert(&image.event, &image.name, detections)?;
+    }
+    progress.finish_and_clear();
+    Ok(predictions)
+}
+
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let gt = load_ground_truth(&args.gt, args.split)?;
-    let predictions = Predictions::read_dir(&args.pred)
-        .with_context(|| format!("cannot read predictions from {}", args.pred.display()))?;
+    let predictions = match (&args.pred, &args.weights, &args.images) {
+        (Some(pred), _, _) => {
+            Predictions::read_dir(pred).with_context(|| format!("cannot read predictions from {}", pred.display()))?
+        }
+        (None, Some(weights), Some(images)) => detect_ground_truth(&gt, &args, weights, images)?,
+        _ => anyhow::bail!("give --pred DIR, or --weights MODEL with --images DIR"),
+    };
     let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
