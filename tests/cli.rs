@@ -1,5 +1,7 @@
 //! The `facestudio` binary end to end: the commands a user types, their output and exit codes.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -141,17 +143,9 @@ fn eval_of_the_reference_prediction_folder_matches_the_reference_ap() {
     assert_eq!(json["missing_prediction_files"], 0);
 }
 
-fn shared_assets(test: &str) -> Option<std::path::PathBuf> {
-    let dir = std::env::var_os("FACESTUDIO_ASSETS").map(std::path::PathBuf::from);
-    if dir.is_none() {
-        println!("SKIPPED: {test}: FACESTUDIO_ASSETS is not set");
-    }
-    dir
-}
-
 #[test]
 fn detect_prints_json_lines_and_a_bad_photo_does_not_stop_the_others() {
-    let Some(assets) = shared_assets("detect_prints_json_lines_and_a_bad_photo_does_not_stop_the_others") else {
+    let Some(assets) = common::assets("detect_prints_json_lines_and_a_bad_photo_does_not_stop_the_others") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -186,7 +180,8 @@ fn detect_prints_json_lines_and_a_bad_photo_does_not_stop_the_others() {
 
 #[test]
 fn imported_model_file_detects_like_the_checkpoint_and_exports_every_format() {
-    let Some(assets) = shared_assets("imported_model_file_detects_like_the_checkpoint_and_exports_every_format") else {
+    let Some(assets) = common::assets("imported_model_file_detects_like_the_checkpoint_and_exports_every_format")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -228,7 +223,7 @@ fn imported_model_file_detects_like_the_checkpoint_and_exports_every_format() {
 
 #[test]
 fn eval_runs_a_model_over_the_ground_truth_images() {
-    let Some(assets) = shared_assets("eval_runs_a_model_over_the_ground_truth_images") else { return };
+    let Some(assets) = common::assets("eval_runs_a_model_over_the_ground_truth_images") else { return };
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path());
     let weights = assets.join("weights/mobilenet0.25_Final.pth");

@@ -1,20 +1,16 @@
 //! Parity with the reference detector (biubug6/Face-Detector-1MB-with-landmark) on
 //! `assets/photos/test.jpg`, with the shared MobileNet0.25 checkpoint in all three containers.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::assets;
 
 use burn::prelude::Device;
 use facestudio::detect::{DetectOptions, Detection, Detector, InputSize, load_image, preprocess};
 use facestudio::model::{RetinaFaceConfig, import_checkpoint};
 use image::RgbImage;
-
-fn assets(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("FACESTUDIO_ASSETS").map(PathBuf::from);
-    if dir.is_none() {
-        println!("SKIPPED: {test}: FACESTUDIO_ASSETS is not set");
-    }
-    dir
-}
 
 fn npy<T: npyz::Deserialize>(path: &Path) -> (Vec<u64>, Vec<T>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
