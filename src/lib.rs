@@ -7,6 +7,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod geometry;
 pub mod model;
+pub mod train;
 
 #[cfg(test)]
 mod test_support;

@@ -1,0 +1,240 @@
+//! Anchor assignment (the report's "What was difficult"): which anchors learn which face.
+//!
+//! Per image, on the training device: the IoU of every anchor with every face; anchors at or above
+//! the positive threshold are positives, below the negative threshold negative candidates (the
+//! rest are ignored); each face's best anchor is forced positive unless that best IoU is below the
+//! validity threshold. This is Pytorch_Retinaface's `match` (`utils/box_utils.py`), generalised
+//! to two thresholds as the report's first (0.7/0.3) and cascade (0.5/0.4) heads need.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::geometry::Variance;
+
+/// Thresholds of one head stage.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatchThresholds {
+    /// IoU at or above which an anchor is a positive.
+    pub positive: f32,
+    /// IoU below which an anchor is a negative candidate for OHEM.
+    pub negative: f32,
+    /// A face whose best anchor overlaps it less than this gets no forced positive.
+    pub valid: f32,
+}
+
+impl MatchThresholds {
+    /// Pytorch_Retinaface `train.py`: `MultiBoxLoss(2, 0.35, …, 0.35)` and validity 0.2.
+    pub const PYTORCH_RETINAFACE: MatchThresholds = MatchThresholds { positive: 0.35, negative: 0.35, valid: 0.2 };
+    /// The report's first head (§3.5, OHEM paragraph).
+    pub const REPORT_FIRST: MatchThresholds = MatchThresholds { positive: 0.7, negative: 0.3, valid: 0.2 };
+    /// The report's cascade head.
+    pub const REPORT_CASCADE: MatchThresholds = MatchThresholds { positive: 0.5, negative: 0.4, valid: 0.2 };
+}
+
+/// The faces of one image on the device, in the anchors' coordinate space.
+#[derive(Clone, Debug)]
+pub struct FaceTargets {
+    /// `[n, 4]` corners `x1 y1 x2 y2`.
+    pub boxes: Tensor<2>,
+    /// `[n, 10]` landmark coordinates (any value where the face has none).
+    pub landmarks: Tensor<2>,
+    /// `[n]` 1.0 for faces with landmarks, 0.0 without.
+    pub has_landmarks: Tensor<1>,
+}
+
+impl FaceTargets {
+    pub fn len(&self) -> usize {
+        self.boxes.dims()[0]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What each anchor of one image learns.
+#[derive(Clone, Debug)]
+pub struct Assignment {
+    /// `[P]`: 1 positive with landmarks, −1 positive without landmarks, 0 otherwise (Pytorch_Retinaface's `conf_t`).
+    pub labels: Tensor<1, Int>,
+    /// `[P]` positives.
+    pub positive: Tensor<1, Bool>,
+    /// `[P]` negative candidates (OHEM picks the hardest of these).
+    pub negative_candidate: Tensor<1, Bool>,
+    /// `[P, 4]` encoded boxes of each anchor's face (read at positives only).
+    pub loc: Tensor<2>,
+    /// `[P, 10]` encoded landmarks (read at positives with landmarks only).
+    pub landmarks: Tensor<2>,
+}
+
+/// `(cx, cy, w, h)` → corners.
+pub fn corners(anchors: &Tensor<2>) -> Tensor<2> {
+    let centre = anchors.clone().narrow(1, 0, 2);
+    let half = anchors.clone().narrow(1, 2, 2) / 2.0;
+    Tensor::cat(vec![centre.clone() - half.clone(), centre + half], 1)
+}
+
+/// `[n, P]` IoU of corner boxes, continuous area convention (no `+1`), as `jaccard`.
+pub fn iou_matrix(faces: &Tensor<2>, anchors: &Tensor<2>) -> Tensor<2> {
+    let [n, _] = faces.dims();
+    let [p, _] = anchors.dims();
+    let f = faces.clone().unsqueeze_dim::<3>(1).expand([n, p, 4]);
+    let a = anchors.clone().unsqueeze_dim::<3>(0).expand([n, p, 4]);
+    let lo = f.clone().narrow(2, 0, 2).max_pair(a.clone().narrow(2, 0, 2));
+    let hi = f.clone().narrow(2, 2, 2).min_pair(a.clone().narrow(2, 2, 2));
+    let wh = (hi - lo).clamp_min(0.0);
+    let inter = (wh.clone().narrow(2, 0, 1) * wh.narrow(2, 1, 1)).squeeze_dim::<2>(2);
+    let area = |b: Tensor<3>| {
+        let size = b.clone().narrow(2, 2, 2) - b.narrow(2, 0, 2);
+        (size.clone().narrow(2, 0, 1) * size.narrow(2, 1, 1)).squeeze_dim::<2>(2)
+    };
+    let union = area(f) + area(a) - inter.clone();
+    inter / union
+}
+
+/// Encodes matched corner boxes against anchors (DESIGN.md codec).
+pub fn encode_boxes(matched: Tensor<2>, anchors: &Tensor<2>, v: Variance) -> Tensor<2> {
+    let a_xy = anchors.clone().narrow(1, 0, 2);
+    let a_wh = anchors.clone().narrow(1, 2, 2);
+    let lo = matched.clone().narrow(1, 0, 2);
+    let hi = matched.narrow(1, 2, 2);
+    let g_xy = ((lo.clone() + hi.clone()) / 2.0 - a_xy) / (a_wh.clone() * v.center);
+    let g_wh = ((hi - lo) / a_wh).log() / v.size;
+    Tensor::cat(vec![g_xy, g_wh], 1)
+}
+
+/// Encodes matched landmarks `[P, 10]` against anchors.
+pub fn encode_landmarks(matched: Tensor<2>, anchors: &Tensor<2>, v: Variance) -> Tensor<2> {
+    let [p, _] = matched.dims();
+    let points = matched.reshape([p, 5, 2]);
+    let a_xy = anchors.clone().narrow(1, 0, 2).unsqueeze_dim::<3>(1);
+    let a_wh = anchors.clone().narrow(1, 2, 2).unsqueeze_dim::<3>(1);
+    ((points - a_xy) / (a_wh * v.center)).reshape([p, 10])
+}
+
+/// Assigns the faces of one image to `anchors` (`[P, 4]`, `cx cy w h`).
+pub fn assign(
+    anchors: &Tensor<2>,
+    targets: &FaceTargets,
+    thresholds: MatchThresholds,
+    variance: Variance,
+) -> Assignment {
+    let device = anchors.device();
+    let [p, _] = anchors.dims();
+    let n = targets.len();
+    if n == 0 {
+        return Assignment {
+            labels: Tensor::zeros([p], &device),
+            positive: Tensor::<1>::zeros([p], &device).greater_scalar(0.0),
+            negative_candidate: Tensor::<1>::zeros([p], &device).equal_scalar(0.0),
+            loc: Tensor::zeros([p, 4], &device),
+            landmarks: Tensor::zeros([p, 10], &device),
+        };
+    }
+    let overlaps = iou_matrix(&targets.boxes, &corners(anchors));
+    // Best anchor of each face (first index among ties, as torch's max).
+    let (best_anchor_overlap, best_anchor) = overlaps.clone().max_dim_with_indices(1);
+    // Best face of each anchor.
+    let (best_face_overlap, best_face) = overlaps.max_dim_with_indices(0);
+    let (best_face_overlap, best_face) = (best_face_overlap.reshape([p]), best_face.reshape([p]));
+
+    // forced[j, a]: anchor a is the best anchor of face j, and face j is valid.
+    let anchor_index = Tensor::<1, Int>::arange(0..p as i64, &device).reshape([1, p]);
+    let valid = best_anchor_overlap.greater_equal_elem(thresholds.valid).expand([n, p]);
+    let forced = anchor_index.equal(best_anchor.clone().expand([n, p])).bool_and(valid);
+    // A valid face takes its best anchor; a later face wins a shared one. Unlike the reference,
+    // an invalid face takes nothing: there it re-points its best anchor too, which can hand a
+    // positive anchor the box of a face too small to learn (the reference README's "quirk").
+    // Every value the reference's loss reads is unchanged by this (parity-tested).
+    let face_number = Tensor::<1, Int>::arange(1..n as i64 + 1, &device).reshape([n, 1]);
+    let forced_face = (forced.int() * face_number).max_dim(0).reshape([p]);
+    let is_forced = forced_face.clone().greater_elem(0);
+    let best_face_overlap = best_face_overlap.mask_fill(is_forced.clone(), 2.0);
+    let best_face = best_face.mask_where(is_forced, forced_face - 1);
+
+    let face_label = targets.has_landmarks.clone().mul_scalar(2.0).sub_scalar(1.0).int();
+    let positive = best_face_overlap.clone().greater_equal_elem(thresholds.positive);
+    let negative_candidate = best_face_overlap.lower_elem(thresholds.negative).bool_and(positive.clone().bool_not());
+    let labels = face_label.select(0, best_face.clone()).mask_fill(positive.clone().bool_not(), 0);
+    let loc = encode_boxes(targets.boxes.clone().select(0, best_face.clone()), anchors, variance);
+    let landmarks = encode_landmarks(targets.landmarks.clone().select(0, best_face), anchors, variance);
+    Assignment { labels, positive, negative_candidate, loc, landmarks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor2(rows: &[[f32; 4]], device: &Device) -> Tensor<2> {
+        let data: Vec<f32> = rows.iter().flatten().copied().collect();
+        Tensor::from_data(TensorData::new(data, [rows.len(), 4]), device)
+    }
+
+    fn bools(t: Tensor<1, Bool>) -> Vec<bool> {
+        t.int().try_into_vec_as::<i64>().unwrap().into_iter().map(|v| v != 0).collect()
+    }
+
+    #[test]
+    fn report_thresholds_leave_anchors_between_them_ignored() {
+        let device = Device::flex();
+        // One 10×10 face at the origin; anchors (cx, cy, w, h) overlapping it by IoU 1, 0.5, 0.1.
+        let face = FaceTargets {
+            boxes: tensor2(&[[0.0, 0.0, 10.0, 10.0]], &device),
+            landmarks: Tensor::zeros([1, 10], &device),
+            has_landmarks: Tensor::ones([1], &device),
+        };
+        let anchors = tensor2(
+            &[[5.0, 5.0, 10.0, 10.0], [5.0, 5.0 + 10.0 / 3.0, 10.0, 10.0], [5.0, 5.0 + 90.0 / 11.0, 10.0, 10.0]],
+            &device,
+        );
+        let a = assign(&anchors, &face, MatchThresholds::REPORT_FIRST, Variance::UNIT);
+        assert_eq!(bools(a.positive), [true, false, false]);
+        assert_eq!(bools(a.negative_candidate), [false, false, true], "IoU 0.5 lies between 0.3 and 0.7: ignored");
+        assert_eq!(a.labels.try_into_vec_as::<i64>().unwrap(), [1, 0, 0]);
+    }
+
+    #[test]
+    fn a_face_whose_best_anchor_is_poor_is_still_forced_positive_when_valid() {
+        let device = Device::flex();
+        let face = FaceTargets {
+            boxes: tensor2(&[[0.0, 0.0, 10.0, 10.0]], &device),
+            landmarks: Tensor::zeros([1, 10], &device),
+            has_landmarks: Tensor::zeros([1], &device),
+        };
+        // IoU 0.25 with a 20×20 anchor: below 0.7 but above the validity threshold 0.2.
+        let anchors = tensor2(&[[10.0, 10.0, 20.0, 20.0], [100.0, 100.0, 20.0, 20.0]], &device);
+        let a = assign(&anchors, &face, MatchThresholds::REPORT_FIRST, Variance::UNIT);
+        assert_eq!(bools(a.positive), [true, false]);
+        assert_eq!(a.labels.try_into_vec_as::<i64>().unwrap(), [-1, 0], "a face without landmarks is labelled -1");
+    }
+
+    #[test]
+    fn a_face_too_small_for_any_anchor_does_not_take_over_a_positive() {
+        let device = Device::flex();
+        // Face 1 overlaps no anchor: all its IoUs are 0, so its "best" anchor is anchor 0, which
+        // face 0 owns. The reference would re-point anchor 0 to face 1; we keep face 0.
+        let faces = FaceTargets {
+            boxes: tensor2(&[[0.0, 0.0, 10.0, 10.0], [200.0, 200.0, 201.0, 201.0]], &device),
+            landmarks: Tensor::zeros([2, 10], &device),
+            has_landmarks: Tensor::ones([2], &device),
+        };
+        let anchors = tensor2(&[[5.0, 5.0, 10.0, 10.0], [50.0, 50.0, 10.0, 10.0]], &device);
+        let a = assign(&anchors, &faces, MatchThresholds::PYTORCH_RETINAFACE, Variance::PYTORCH_RETINAFACE);
+        let loc = a.loc.try_into_vec_as::<f32>().unwrap();
+        assert!(loc[..4].iter().all(|v| v.abs() < 1e-6), "anchor 0 still encodes face 0 exactly: {:?}", &loc[..4]);
+    }
+
+    #[test]
+    fn an_image_without_faces_has_only_negative_candidates() {
+        let device = Device::flex();
+        let none = FaceTargets {
+            boxes: Tensor::zeros([0, 4], &device),
+            landmarks: Tensor::zeros([0, 10], &device),
+            has_landmarks: Tensor::zeros([0], &device),
+        };
+        let anchors = tensor2(&[[5.0, 5.0, 10.0, 10.0], [50.0, 5.0, 10.0, 10.0]], &device);
+        let a = assign(&anchors, &none, MatchThresholds::PYTORCH_RETINAFACE, Variance::PYTORCH_RETINAFACE);
+        assert_eq!(bools(a.positive), [false, false]);
+        assert_eq!(bools(a.negative_candidate), [true, true]);
+    }
+}
