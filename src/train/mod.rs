@@ -1,9 +1,11 @@
-//! Training: anchor assignment, the OHEM multi-task loss, (to come) schedules and the trainer.
+//! Training: anchor assignment, the OHEM multi-task loss, learning-rate schedules and SGD.
 
 mod assign;
 mod loss;
+mod schedule;
 
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
 };
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
+pub use schedule::{LrSchedule, SCHEDULES, ScheduleError, sgd};
