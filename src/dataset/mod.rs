@@ -2,6 +2,7 @@
 //! annotations and the Pytorch_Retinaface layout, merged into one [`Dataset`] and saved back in
 //! the formats they came from, byte for byte where nothing changed.
 
+pub mod augment;
 mod error;
 mod face;
 mod file_list;
