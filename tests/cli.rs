@@ -247,3 +247,63 @@ fn eval_runs_a_model_over_the_ground_truth_images() {
     // The real face detector finds most of the synthetic faces: they are learnable.
     assert!(json["all"].as_f64().unwrap() > 0.5, "{json}");
 }
+
+/// A training process killed with SIGKILL resumes from its last checkpoint: same step count,
+/// same schedule, no step done twice or skipped.
+#[test]
+fn training_killed_with_sigkill_resumes_from_its_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = facestudio(&["dataset", "synth", "--out", data.to_str().unwrap(), "--images", "16", "--seed", "5"]);
+    assert!(out.status.success());
+    let run = dir.path().join("run");
+    let args = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--preset",
+        "tiny",
+        "--out",
+        run.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--batch",
+        "4",
+        "--image-size",
+        "96",
+        "--val-every",
+        "0",
+        "--lr-schedule",
+        "paper",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facestudio")).args(args).spawn().unwrap();
+    let state = run.join("state.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !state.exists() {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint within 300 s");
+        assert!(child.try_wait().unwrap().is_none(), "training ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed_at: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let checkpoint_step = killed_at["step"].as_u64().unwrap();
+
+    let mut resumed = args.to_vec();
+    resumed.push("--resume");
+    let out = facestudio(&resumed);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let restart = events.iter().rposition(|e| e["event"] == "started").unwrap();
+    assert_eq!(events[restart]["resumed_at_step"].as_u64(), Some(checkpoint_step));
+    let steps: Vec<u64> =
+        events[restart..].iter().filter(|e| e["event"] == "step").map(|e| e["step"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = (checkpoint_step + 1..=12).collect();
+    assert_eq!(steps, expected, "3 epochs of 4 steps, continued after step {checkpoint_step}");
+    assert_eq!(events.last().unwrap()["event"], "finished");
+    assert!(run.join("model.bpk").exists());
+}

@@ -3,6 +3,7 @@
 mod dataset;
 mod detect;
 mod eval;
+mod train;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Convert a PyTorch checkpoint into a facestudio model file.
     Import(detect::ImportArgs),
+    /// Train RetinaFace (background thread, checkpoints every epoch, --resume after a kill).
+    Train(train::TrainArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Detect(args)) => detect::detect(args),
         Some(Command::Import(args)) => detect::import(args),
+        Some(Command::Train(args)) => train::run(args),
         None => {
             Cli::command().print_help()?;
             Ok(ExitCode::SUCCESS)

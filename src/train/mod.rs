@@ -1,13 +1,17 @@
-//! Training: anchor assignment, the OHEM multi-task loss, learning-rate schedules and SGD.
+//! Training: anchor assignment, the OHEM multi-task loss, learning-rate schedules, SGD, data loading and the background trainer.
 
 mod assign;
+mod loader;
 mod loss;
 mod schedule;
 mod step;
+mod trainer;
 
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
 };
+pub use loader::{TrainImage, epoch_order};
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
 pub use schedule::{LrSchedule, SCHEDULES, ScheduleError, sgd};
 pub use step::{Batch, LossSetup, anchor_tensor, batch_loss, decode_to_anchors};
+pub use trainer::{Control, RunState, StageTerms, TrainConfig, TrainEvent, TrainerHandle, read_metrics, spawn};

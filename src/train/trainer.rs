@@ -1,0 +1,518 @@
+//! The trainer: runs on its own thread, reports through a `crossbeam-channel` of events, obeys a
+//! control channel (pause / resume / stop), appends every event to `<run>/metrics.jsonl`, and
+//! checkpoints (model, optimiser, position, seed) atomically every epoch and on stop, so a run
+//! killed at any moment resumes from its last checkpoint with the same step count and schedule.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
+use serde::{Deserialize, Serialize};
+
+use super::loader::{EpochLoader, TrainImage};
+use super::schedule::{LrSchedule, sgd};
+use super::step::{Batch, LossSetup, anchor_tensor, batch_loss};
+use crate::dataset::augment::AugmentConfig;
+use crate::dataset::{Dataset, SplitKind};
+use crate::detect::{DetectOptions, Detector, InputSize, load_image};
+use crate::eval::{Detection as EvalDetection, EvalOptions, GroundTruth, Predictions, evaluate};
+use crate::model::{DeviceChoice, RetinaFace, RetinaFaceConfig, load_backbone, load_model, save_model};
+
+/// Everything a run needs; saved as `<out>/config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: PathBuf,
+    pub preset: String,
+    pub out: PathBuf,
+    pub epochs: u32,
+    pub batch: usize,
+    pub image_size: u32,
+    pub lr_schedule: String,
+    #[serde(with = "device_text")]
+    pub device: DeviceChoice,
+    pub backbone_weights: Option<PathBuf>,
+    /// Stop after this many steps in total (for quick runs); the checkpoint is written.
+    pub max_steps: Option<u64>,
+    /// Validation AP every this many epochs (0: never).
+    pub val_every: u32,
+    pub seed: u64,
+    pub workers: usize,
+    pub augment: AugmentConfig,
+}
+
+mod device_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::model::DeviceChoice;
+
+    pub fn serialize<S: Serializer>(device: &DeviceChoice, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&device.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceChoice, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the trainer reports; each is also a line of `metrics.jsonl` (tagged by `"event"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Started {
+        epochs: u32,
+        steps_per_epoch: usize,
+        resumed_at_step: u64,
+    },
+    Step {
+        step: u64,
+        epoch: u32,
+        /// The summed loss of all stages.
+        loss: f32,
+        /// Per stage: classification, boxes, landmarks.
+        stages: Vec<StageTerms>,
+        lr: f64,
+        images_per_s: f32,
+        eta_s: f32,
+    },
+    EpochEnd {
+        epoch: u32,
+        step: u64,
+        mean_loss: f32,
+    },
+    Val {
+        epoch: u32,
+        step: u64,
+        ap: Vec<(String, f64)>,
+    },
+    Checkpoint {
+        epoch: u32,
+        step: u64,
+        path: PathBuf,
+    },
+    Warning {
+        message: String,
+    },
+    Error {
+        message: String,
+    },
+    Paused {
+        step: u64,
+    },
+    Resumed {
+        step: u64,
+    },
+    Finished {
+        step: u64,
+        stopped: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageTerms {
+    pub classification: f32,
+    pub boxes: f32,
+    pub landmarks: f32,
+}
+
+/// Commands to a running trainer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// The position a checkpoint holds (`state.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Epoch (1-based) the next step belongs to.
+    pub epoch: u32,
+    /// Batch index within that epoch of the next step.
+    pub batch: usize,
+    /// Steps done in total.
+    pub step: u64,
+    pub seed: u64,
+    /// The checkpoint folder, relative to the run folder.
+    pub checkpoint: String,
+}
+
+/// A running trainer.
+pub struct TrainerHandle {
+    pub events: Receiver<TrainEvent>,
+    pub control: Sender<Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TrainerHandle {
+    /// Waits for the trainer thread to end.
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// NaN/inf losses in a row that stop the run.
+const MAX_BAD_STEPS: u32 = 5;
+
+/// Starts training on a new thread. With `resume`, continues from `<out>/state.json`.
+pub fn spawn(config: TrainConfig, resume: bool) -> TrainerHandle {
+    let (events_tx, events) = unbounded();
+    let (control, control_rx) = unbounded();
+    let thread = std::thread::spawn(move || {
+        let mut log = EventLog { sender: events_tx, file: None };
+        if let Err(message) = run(&config, resume, &mut log, &control_rx) {
+            log.send(TrainEvent::Error { message });
+        }
+    });
+    TrainerHandle { events, control, thread: Some(thread) }
+}
+
+/// Sends events and appends them to `metrics.jsonl`.
+struct EventLog {
+    sender: Sender<TrainEvent>,
+    file: Option<std::fs::File>,
+}
+
+impl EventLog {
+    fn send(&mut self, event: TrainEvent) {
+        if let (Some(file), Ok(line)) = (&mut self.file, serde_json::to_string(&event)) {
+            let _ = writeln!(file, "{line}");
+        }
+        let _ = self.sender.send(event);
+    }
+}
+
+fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receiver<Control>) -> Result<(), String> {
+    std::fs::create_dir_all(&config.out).map_err(|e| format!("cannot create {}: {e}", config.out.display()))?;
+    let metrics = config.out.join("metrics.jsonl");
+    log.file = Some(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics)
+            .map_err(|e| format!("cannot open {}: {e}", metrics.display()))?,
+    );
+    let config_json = serde_json::to_string_pretty(config).map_err(|e| e.to_string())?;
+    crate::fsutil::write_atomic(&config.out.join("config.json"), config_json.as_bytes()).map_err(|e| e.to_string())?;
+
+    let (dataset, _) = Dataset::open(&config.data).map_err(|e| e.to_string())?;
+    let train =
+        dataset.split(SplitKind::Train).ok_or_else(|| format!("{} has no train split", config.data.display()))?;
+    let images = Arc::new(TrainImage::from_split(train));
+    let steps_per_epoch = images.len() / config.batch.max(1);
+    if steps_per_epoch == 0 {
+        return Err(format!("the train split has {} images, fewer than one batch of {}", images.len(), config.batch));
+    }
+    let device = config.device.open().map_err(|e| e.to_string())?.autodiff();
+    let model_config = RetinaFaceConfig::preset(&config.preset).map_err(|e| e.to_string())?;
+    let schedule = LrSchedule::preset(&config.lr_schedule).map_err(|e| e.to_string())?.rescaled(config.epochs);
+    let setup = if config.preset.starts_with("seed-") || config.preset == "paper-r50" {
+        LossSetup::REPORT
+    } else {
+        LossSetup::PYTORCH_RETINAFACE
+    };
+
+    let state_path = config.out.join("state.json");
+    let (mut model, mut optim, mut state) = if resume && state_path.exists() {
+        let state: RunState = serde_json::from_str(&std::fs::read_to_string(&state_path).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("{}: {e}", state_path.display()))?;
+        let dir = config.out.join(&state.checkpoint);
+        let model = load_model(&dir.join("model.bpk"), &device).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(dir.join("optimizer.bin")).map_err(|e| e.to_string())?;
+        let optim = sgd(0.9, 5e-4)
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| format!("cannot restore the optimiser: {e}"))?;
+        (model, optim, state)
+    } else {
+        let mut model = RetinaFace::new(&model_config, &device);
+        if let Some(weights) = &config.backbone_weights {
+            load_backbone(&mut model, weights).map_err(|e| e.to_string())?;
+        }
+        let state = RunState { epoch: 1, batch: 0, step: 0, seed: config.seed, checkpoint: String::new() };
+        (model, sgd(0.9, 5e-4), state)
+    };
+    log.send(TrainEvent::Started { epochs: config.epochs, steps_per_epoch, resumed_at_step: state.step });
+
+    let anchors = anchor_tensor(&model.config.anchors, config.image_size, config.image_size, &device);
+    let augment_config = AugmentConfig { size: config.image_size, ..config.augment.clone() };
+    let total_steps = u64::from(config.epochs) * steps_per_epoch as u64;
+    let mut bad_steps = 0u32;
+    let started = Instant::now();
+    let first_step = state.step;
+    let mut stopped = false;
+    'epochs: while state.epoch <= config.epochs {
+        let epoch = state.epoch;
+        let loader = EpochLoader::start(
+            images.clone(),
+            augment_config.clone(),
+            config.batch,
+            state.seed,
+            epoch,
+            state.batch,
+            config.workers,
+            2,
+        );
+        let mut epoch_loss = (0.0f64, 0usize);
+        for (index, loaded) in loader {
+            match poll_control(control, log, state.step) {
+                Flow::Continue => {}
+                Flow::Stop => {
+                    stopped = true;
+                    break 'epochs;
+                }
+            }
+            let samples = match loaded {
+                Ok(samples) => samples,
+                Err(message) => {
+                    log.send(TrainEvent::Warning { message: format!("batch {index} skipped: {message}") });
+                    state.batch = index + 1;
+                    continue;
+                }
+            };
+            let batch = Batch::new(&samples, &model.config.input, &device);
+            let lr = schedule.rate(epoch, index, steps_per_epoch);
+            let (total, stages) = batch_loss(&model, &batch, &anchors, &setup);
+            let loss = total.clone().try_into_vec_as::<f32>().map_err(|e| e.to_string())?[0];
+            state.batch = index + 1;
+            if !loss.is_finite() {
+                bad_steps += 1;
+                log.send(TrainEvent::Warning {
+                    message: format!("step {}: loss is {loss}; batch skipped", state.step + 1),
+                });
+                if bad_steps >= MAX_BAD_STEPS {
+                    return Err(format!(
+                        "{MAX_BAD_STEPS} non-finite losses in a row: lower the learning rate or check the data"
+                    ));
+                }
+                continue;
+            }
+            bad_steps = 0;
+            let grads = GradientsParams::from_grads(total.backward(), &model);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+            epoch_loss = (epoch_loss.0 + f64::from(loss), epoch_loss.1 + 1);
+            let elapsed = started.elapsed().as_secs_f32().max(1e-6);
+            let done = (state.step - first_step) as f32;
+            let terms = stages
+                .iter()
+                .map(|s| {
+                    let read = |t: &Tensor<1>| t.clone().try_into_vec_as::<f32>().map(|v| v[0]).unwrap_or(f32::NAN);
+                    StageTerms {
+                        classification: read(&s.classification),
+                        boxes: read(&s.boxes),
+                        landmarks: read(&s.landmarks),
+                    }
+                })
+                .collect();
+            log.send(TrainEvent::Step {
+                step: state.step,
+                epoch,
+                loss,
+                stages: terms,
+                lr,
+                images_per_s: done * config.batch as f32 / elapsed,
+                eta_s: (total_steps.saturating_sub(state.step)) as f32 * elapsed / done,
+            });
+            if config.max_steps.is_some_and(|max| state.step >= max) {
+                stopped = true;
+                break 'epochs;
+            }
+        }
+        let mean_loss = if epoch_loss.1 > 0 { (epoch_loss.0 / epoch_loss.1 as f64) as f32 } else { f32::NAN };
+        log.send(TrainEvent::EpochEnd { epoch, step: state.step, mean_loss });
+        state.epoch += 1;
+        state.batch = 0;
+        checkpoint(config, &model, &optim, &mut state, log)?;
+        if config.val_every > 0 && epoch % config.val_every == 0 {
+            validate(&dataset, &model, config, epoch, state.step, log);
+        }
+    }
+    if stopped {
+        checkpoint(config, &model, &optim, &mut state, log)?;
+    }
+    save_model(&model.valid(), &config.out.join("model.bpk")).map_err(|e| e.to_string())?;
+    log.send(TrainEvent::Finished { step: state.step, stopped });
+    Ok(())
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Applies pending commands; while paused, blocks until resumed or stopped.
+fn poll_control(control: &Receiver<Control>, log: &mut EventLog, step: u64) -> Flow {
+    let mut paused = false;
+    loop {
+        let command = if paused { control.recv().map_err(|_| TryRecvError::Disconnected) } else { control.try_recv() };
+        match command {
+            Ok(Control::Stop) => return Flow::Stop,
+            Ok(Control::Pause) if !paused => {
+                paused = true;
+                log.send(TrainEvent::Paused { step });
+            }
+            Ok(Control::Resume) if paused => {
+                paused = false;
+                log.send(TrainEvent::Resumed { step });
+            }
+            Ok(_) => {}
+            Err(TryRecvError::Empty) => return Flow::Continue,
+            // The controller is gone: a paused run stops, a running one goes on.
+            Err(TryRecvError::Disconnected) => return if paused { Flow::Stop } else { Flow::Continue },
+        }
+    }
+}
+
+/// Writes model + optimiser into a new folder, then points `state.json` at it (atomically), then
+/// removes the previous folder: a kill at any moment leaves a complete checkpoint to resume from.
+fn checkpoint(
+    config: &TrainConfig,
+    model: &RetinaFace,
+    optim: &ModuleOptimizer,
+    state: &mut RunState,
+    log: &mut EventLog,
+) -> Result<(), String> {
+    let name = format!("checkpoint-{:08}", state.step);
+    let dir = config.out.join(&name);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    save_model(model, &dir.join("model.bpk")).map_err(|e| e.to_string())?;
+    let bytes = optim.into_bytes().map_err(|e| format!("cannot save the optimiser: {e}"))?;
+    crate::fsutil::write_atomic(&dir.join("optimizer.bin"), &bytes).map_err(|e| e.to_string())?;
+    let previous = std::mem::replace(&mut state.checkpoint, name);
+    let json = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
+    crate::fsutil::write_atomic(&config.out.join("state.json"), json.as_bytes()).map_err(|e| e.to_string())?;
+    if !previous.is_empty() && previous != state.checkpoint {
+        let _ = std::fs::remove_dir_all(config.out.join(previous));
+    }
+    log.send(TrainEvent::Checkpoint { epoch: state.epoch.saturating_sub(1), step: state.step, path: dir });
+    Ok(())
+}
+
+/// AP of the current model on the val split (one setting, "all"), with the evaluation settings.
+fn validate(dataset: &Dataset, model: &RetinaFace, config: &TrainConfig, epoch: u32, step: u64, log: &mut EventLog) {
+    let Some(val) = dataset.split(SplitKind::Val) else {
+        log.send(TrainEvent::Warning { message: "no val split: validation skipped".into() });
+        return;
+    };
+    let result = (|| -> Result<Vec<(String, f64)>, String> {
+        let gt = GroundTruth::from_split(val).map_err(|e| e.to_string())?;
+        let inference = model.valid();
+        let device = inference.devices().first().cloned().unwrap_or_else(Device::flex);
+        let detector = Detector::new(inference, device);
+        let mut predictions = Predictions::new();
+        let options = DetectOptions::EVALUATION;
+        for image in &val.images {
+            let photo = load_image(&val.image_path(image)).map_err(|e| e.to_string())?;
+            let size = InputSize::MaxSize(config.image_size);
+            let faces = detector.detect(&photo, size, &options).map_err(|e| e.to_string())?.filter(&options);
+            let detections = faces
+                .iter()
+                .map(|d| {
+                    let [x, y, w, h] = d.bbox.to_xywh();
+                    EvalDetection { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
+                })
+                .collect();
+            predictions.insert(image.event(), image.stem(), detections).map_err(|e| e.to_string())?;
+        }
+        let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
+        Ok(report.settings.iter().map(|s| (s.name.clone(), s.ap)).collect())
+    })();
+    match result {
+        Ok(ap) => log.send(TrainEvent::Val { epoch, step, ap }),
+        Err(message) => log.send(TrainEvent::Warning { message: format!("validation failed: {message}") }),
+    }
+}
+
+/// Reads a run's events back (the studio shows runs started elsewhere from this file).
+pub fn read_metrics(path: &Path) -> std::io::Result<Vec<TrainEvent>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::synth::{SynthConfig, generate};
+
+    fn config(data: &Path, out: &Path) -> TrainConfig {
+        TrainConfig {
+            data: data.to_path_buf(),
+            preset: "tiny".into(),
+            out: out.to_path_buf(),
+            epochs: 50,
+            batch: 2,
+            image_size: 96,
+            lr_schedule: "paper".into(),
+            device: DeviceChoice::Cpu,
+            backbone_weights: None,
+            max_steps: None,
+            val_every: 0,
+            seed: 1,
+            workers: 2,
+            augment: AugmentConfig::default(),
+        }
+    }
+
+    fn next_matching(handle: &TrainerHandle, wanted: impl Fn(&TrainEvent) -> bool) -> TrainEvent {
+        loop {
+            let event = handle.events.recv_timeout(std::time::Duration::from_secs(120)).expect("an event within 120 s");
+            if let TrainEvent::Error { message } = &event {
+                panic!("training failed: {message}");
+            }
+            if wanted(&event) {
+                return event;
+            }
+        }
+    }
+
+    #[test]
+    fn pause_resume_and_stop_are_obeyed_and_stop_writes_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(&dir.path().join("data"), &SynthConfig::new(8, 2)).unwrap();
+        let handle = spawn(config(&dir.path().join("data"), &dir.path().join("run")), false);
+        next_matching(&handle, |e| matches!(e, TrainEvent::Step { .. }));
+        handle.control.send(Control::Pause).unwrap();
+        let paused_at = match next_matching(&handle, |e| matches!(e, TrainEvent::Paused { .. })) {
+            TrainEvent::Paused { step } => step,
+            _ => unreachable!(),
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(handle.events.try_iter().all(|e| !matches!(e, TrainEvent::Step { .. })), "no step while paused");
+        handle.control.send(Control::Resume).unwrap();
+        next_matching(&handle, |e| matches!(e, TrainEvent::Resumed { .. }));
+        next_matching(&handle, |e| matches!(e, TrainEvent::Step { step, .. } if *step > paused_at));
+        handle.control.send(Control::Stop).unwrap();
+        next_matching(&handle, |e| matches!(e, TrainEvent::Checkpoint { .. }));
+        match next_matching(&handle, |e| matches!(e, TrainEvent::Finished { .. })) {
+            TrainEvent::Finished { stopped, .. } => assert!(stopped),
+            _ => unreachable!(),
+        }
+        let events = read_metrics(&dir.path().join("run/metrics.jsonl")).unwrap();
+        assert!(matches!(events.first(), Some(TrainEvent::Started { .. })));
+        assert!(events.iter().any(|e| matches!(e, TrainEvent::Paused { .. })));
+        assert!(dir.path().join("run/config.json").exists());
+        handle.join();
+    }
+
+    #[test]
+    fn a_dataset_without_enough_images_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(&dir.path().join("data"), &SynthConfig::new(1, 2)).unwrap();
+        let handle = spawn(config(&dir.path().join("data"), &dir.path().join("run")), false);
+        let message = handle
+            .events
+            .iter()
+            .find_map(|e| match e {
+                TrainEvent::Error { message } => Some(message),
+                _ => None,
+            })
+            .expect("an error event");
+        assert!(message.contains("fewer than one batch"), "{message}");
+    }
+}
