@@ -330,7 +330,7 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
         state.batch = 0;
         checkpoint(config, &model, &optim, &mut state, log)?;
         if config.val_every > 0 && epoch % config.val_every == 0 {
-            validate(&dataset, &model, config, epoch, state.step, log);
+            validate(&dataset, &model, epoch, state.step, log);
         }
     }
     if stopped {
@@ -395,7 +395,7 @@ fn checkpoint(
 }
 
 /// AP of the current model on the val split (one setting, "all"), with the evaluation settings.
-fn validate(dataset: &Dataset, model: &RetinaFace, config: &TrainConfig, epoch: u32, step: u64, log: &mut EventLog) {
+fn validate(dataset: &Dataset, model: &RetinaFace, epoch: u32, step: u64, log: &mut EventLog) {
     let Some(val) = dataset.split(SplitKind::Val) else {
         log.send(TrainEvent::Warning { message: "no val split: validation skipped".into() });
         return;
@@ -409,8 +409,9 @@ fn validate(dataset: &Dataset, model: &RetinaFace, config: &TrainConfig, epoch: 
         let options = DetectOptions::EVALUATION;
         for image in &val.images {
             let photo = load_image(&val.image_path(image)).map_err(|e| e.to_string())?;
-            let size = InputSize::MaxSize(config.image_size);
-            let faces = detector.detect(&photo, size, &options).map_err(|e| e.to_string())?.filter(&options);
+            // The evaluation protocol runs on the original image size, not the training size.
+            let faces =
+                detector.detect(&photo, InputSize::Original, &options).map_err(|e| e.to_string())?.filter(&options);
             let detections = faces
                 .iter()
                 .map(|d| {
