@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use facestudio::dataset::{Dataset, SplitKind};
-use facestudio::detect::{DetectOptions, Detector, InputSize, load_image};
+use facestudio::detect::Detector;
 use facestudio::eval::{
-    Detection as EvalDetection, EvalOptions, EvalReport, GroundTruth, Predictions, evaluate, write_curves_csv,
-    write_curves_png,
+    EvalOptions, EvalReport, GroundTruth, Predictions, evaluate, write_curves_csv, write_curves_png,
 };
 use facestudio::model::{DeviceChoice, PRESETS, load_weights};
+use facestudio::train::{DetectProgress, EvalImage, detect_images};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args, Debug)]
@@ -78,30 +78,24 @@ fn detect_ground_truth(
 ) -> anyhow::Result<Predictions> {
     let device = args.device.open()?;
     let detector = Detector::new(load_weights(weights, args.preset.as_deref(), &device)?, device);
-    let options = DetectOptions::EVALUATION;
     let progress = ProgressBar::new(gt.images().len() as u64);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")?);
-    let mut predictions = Predictions::new();
-    for image in gt.images() {
+    let list: Vec<EvalImage> = gt
+        .images()
+        .iter()
+        .map(|image| EvalImage {
+            event: image.event.clone(),
+            name: image.name.clone(),
+            path: images.join(&image.event).join(format!("{}.jpg", image.name)),
+        })
+        .collect();
+    let predictions = detect_images(&detector, &list, |event| {
+        if let DetectProgress::Skipped(err) = event {
+            progress.suspend(|| eprintln!("skipped: {err}"));
+        }
         progress.inc(1);
-        let path = images.join(&image.event).join(format!("{}.jpg", image.name));
-        let photo = match load_image(&path) {
-            Ok(photo) => photo,
-            Err(err) => {
-                progress.suspend(|| eprintln!("skipped: {err}"));
-                continue;
-            }
-        };
-        let faces = detector.detect(&photo, InputSize::Original, &options)?.filter(&options);
-        let detections = faces
-            .iter()
-            .map(|d| {
-                let [x, y, w, h] = d.bbox.to_xywh();
-                EvalDetection { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
-            })
-            .collect();
-        predictions.insert(&image.event, &image.name, detections)?;
-    }
+    })
+    .map_err(anyhow::Error::msg)?;
     progress.finish_and_clear();
     Ok(predictions)
 }

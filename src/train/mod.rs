@@ -6,6 +6,7 @@ mod loss;
 mod schedule;
 mod step;
 mod trainer;
+mod validate;
 
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
@@ -15,3 +16,4 @@ pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
 pub use schedule::{LrSchedule, SCHEDULES, ScheduleError, sgd};
 pub use step::{Batch, LossSetup, anchor_tensor, batch_loss, decode_to_anchors};
 pub use trainer::{Control, RunState, StageTerms, TrainConfig, TrainEvent, TrainerHandle, read_metrics, spawn};
+pub use validate::{DetectProgress, EvalImage, detect_images};

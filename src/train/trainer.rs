@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 use super::loader::{EpochLoader, TrainImage};
 use super::schedule::{LrSchedule, sgd};
 use super::step::{Batch, LossSetup, anchor_tensor, batch_loss};
+use super::validate::{DetectProgress, EvalImage, detect_images};
 use crate::dataset::augment::AugmentConfig;
 use crate::dataset::{Dataset, SplitKind};
-use crate::detect::{DetectOptions, Detector, InputSize, load_image};
-use crate::eval::{Detection as EvalDetection, EvalOptions, GroundTruth, Predictions, evaluate};
+use crate::detect::Detector;
+use crate::eval::{EvalOptions, GroundTruth, evaluate};
 use crate::model::{DeviceChoice, RetinaFace, RetinaFaceConfig, load_backbone, load_model, save_model};
 
 /// Everything a run needs; saved as `<out>/config.json`.
@@ -405,21 +406,23 @@ fn validate(dataset: &Dataset, model: &RetinaFace, epoch: u32, step: u64, log: &
         let inference = model.valid();
         let device = inference.devices().first().cloned().unwrap_or_else(Device::flex);
         let detector = Detector::new(inference, device);
-        let mut predictions = Predictions::new();
-        let options = DetectOptions::EVALUATION;
-        for image in &val.images {
-            let photo = load_image(&val.image_path(image)).map_err(|e| e.to_string())?;
-            // The evaluation protocol runs on the original image size, not the training size.
-            let faces =
-                detector.detect(&photo, InputSize::Original, &options).map_err(|e| e.to_string())?.filter(&options);
-            let detections = faces
-                .iter()
-                .map(|d| {
-                    let [x, y, w, h] = d.bbox.to_xywh();
-                    EvalDetection { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
-                })
-                .collect();
-            predictions.insert(image.event(), image.stem(), detections).map_err(|e| e.to_string())?;
+        let images: Vec<EvalImage> = val
+            .images
+            .iter()
+            .map(|image| EvalImage {
+                event: image.event().into(),
+                name: image.stem().into(),
+                path: val.image_path(image),
+            })
+            .collect();
+        let mut skipped = Vec::new();
+        let predictions = detect_images(&detector, &images, |event| {
+            if let DetectProgress::Skipped(err) = event {
+                skipped.push(err.to_string());
+            }
+        })?;
+        for message in skipped {
+            log.send(TrainEvent::Warning { message: format!("validation image skipped: {message}") });
         }
         let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
         Ok(report.settings.iter().map(|s| (s.name.clone(), s.ap)).collect())
