@@ -15,9 +15,10 @@ use crate::model::{RetinaFace, RetinaFaceConfig};
 /// Anchors per input size (width, height).
 type AnchorCache = HashMap<(u32, u32), Arc<Vec<Anchor>>>;
 
-/// The device could not hand the network's outputs back (a lost GPU, an out-of-memory error).
+/// The network could not run on a batch or hand its outputs back (mixed input sizes, a lost GPU,
+/// an out-of-memory error).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the network outputs from the device: {0}")]
+#[error("cannot run the network: {0}")]
 pub struct DeviceReadError(pub String);
 
 /// A network ready for inference (batch norm uses its running statistics).
@@ -65,7 +66,12 @@ impl Detector {
     pub fn forward(&self, inputs: &[&NetworkInput]) -> Result<Vec<HostOutputs>, DeviceReadError> {
         let Some(first) = inputs.first() else { return Ok(Vec::new()) };
         let (w, h) = (first.width as usize, first.height as usize);
-        debug_assert!(inputs.iter().all(|i| (i.width, i.height) == (first.width, first.height)));
+        if let Some(other) = inputs.iter().find(|i| (i.width, i.height) != (first.width, first.height)) {
+            return Err(DeviceReadError(format!(
+                "one batch needs one input size, got {}×{} and {}×{}",
+                first.width, first.height, other.width, other.height
+            )));
+        }
         let data: Vec<f32> = inputs.iter().flat_map(|i| i.data.iter().copied()).collect();
         let x = Tensor::<4>::from_data(TensorData::new(data, [inputs.len(), 3, h, w]), &self.device);
         let output = self.model.forward(x);
@@ -105,5 +111,22 @@ impl Detector {
         let input = preprocess(image, size, &self.model.config.input);
         let outputs = self.forward(&[&input])?;
         Ok(outputs.first().map(|o| self.candidates(o, &input, options)).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RetinaFaceConfig;
+
+    #[test]
+    fn a_batch_of_different_input_sizes_is_an_error() {
+        let device = Device::flex();
+        let config = RetinaFaceConfig::preset("tiny").unwrap();
+        let detector = Detector::new(RetinaFace::new(&config, &device), device);
+        let (a, b) = (RgbImage::new(64, 48), RgbImage::new(48, 64));
+        let inputs = [&a, &b].map(|image| preprocess(image, InputSize::Original, &config.input));
+        let err = detector.forward(&[&inputs[0], &inputs[1]]).unwrap_err().to_string();
+        assert!(err.contains("64×48") && err.contains("48×64"), "{err}");
     }
 }

@@ -10,6 +10,4 @@ pub use detector::{Detector, DeviceReadError, HostOutputs};
 pub use draw::{LANDMARK_COLORS, annotate};
 pub use export::{ExportFormat, ImageDetections};
 pub use image::{ImageError, InputSize, NetworkInput, load_image, normalize, preprocess};
-pub use postprocess::{
-    Candidates, DetectOptions, Detection, ImageFromInput, RawOutputs, anchor_from_corners, face_probability,
-};
+pub use postprocess::{Candidates, DetectOptions, Detection, ImageFromInput, RawOutputs, anchor_from_corners};

@@ -69,13 +69,6 @@ pub struct Candidates {
     faces: Vec<Detection>,
 }
 
-/// Face probability from the two class logits `[background, face]`, as a softmax does.
-pub fn face_probability(background: f32, face: f32) -> f32 {
-    let m = background.max(face);
-    let (b, f) = ((background - m).exp(), (face - m).exp());
-    f / (b + f)
-}
-
 /// Box corners in image pixels: the network works on a rescaled copy of the image.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ImageFromInput {
@@ -174,14 +167,6 @@ mod tests {
     use super::*;
     use crate::geometry::AnchorSpec;
     use crate::test_support::{assets, read_npy_f32, reference_dir};
-
-    #[test]
-    fn face_probability_is_the_softmax() {
-        assert!((face_probability(0.0, 0.0) - 0.5).abs() < 1e-7);
-        let p = face_probability(1.0, 3.0);
-        assert!((p - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
-        assert!(face_probability(-1000.0, 1000.0).is_finite());
-    }
 
     #[test]
     fn raising_the_confidence_on_cached_candidates_equals_a_fresh_run() {

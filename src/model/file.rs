@@ -40,13 +40,6 @@ pub fn save_model(model: &RetinaFace, path: &Path) -> Result<(), ModelFileError>
     crate::fsutil::write_atomic(path, &bytes).map_err(|e| write_error(e.to_string()))
 }
 
-/// The config stored in a model file.
-pub fn read_config(path: &Path) -> Result<RetinaFaceConfig, ModelFileError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| ModelFileError::Read { path: path.to_path_buf(), message: e.to_string() })?;
-    config_from_bytes(path, bytes)
-}
-
 fn config_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<RetinaFaceConfig, ModelFileError> {
     let reader = burn::store::burn_pack::Reader::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|_| ModelFileError::NoConfig { path: path.to_path_buf() })?;

@@ -92,18 +92,16 @@ enum Store {
 impl Store {
     fn open(path: &Path, rules: &[(String, String)]) -> Result<Store, ImportError> {
         let read_error = |message: String| ImportError::Read { path: path.to_path_buf(), message };
-        let bytes_head = {
+        // A safetensors file starts with an 8-byte header length followed by its JSON header;
+        // PyTorch files start with a pickle opcode (legacy) or a zip signature.
+        let head = {
             use std::io::Read;
-            let mut head = [0u8; 8];
+            let mut head = [0u8; 9];
             let mut file = std::fs::File::open(path).map_err(|e| read_error(e.to_string()))?;
             let n = file.read(&mut head).map_err(|e| read_error(e.to_string()))?;
             head[..n].to_vec()
         };
-        let is_safetensors = path.extension().is_some_and(|e| e == "safetensors")
-            || (bytes_head.len() == 8
-                && bytes_head[0] != 0x80
-                && &bytes_head[..2] != b"PK"
-                && u64::from_le_bytes(bytes_head[..8].try_into().unwrap_or_default()) < 100_000_000);
+        let is_safetensors = path.extension().is_some_and(|e| e == "safetensors") || head.get(8) == Some(&b'{');
         if is_safetensors {
             let mut store =
                 SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter).skip_enum_variants(true);

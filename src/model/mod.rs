@@ -17,7 +17,7 @@ pub use config::{
     PRESETS, ResNetDepth, RetinaFaceConfig,
 };
 pub use device::{DeviceChoice, DeviceError};
-pub use file::{ModelFileError, load_model, load_weights, read_config, save_model};
+pub use file::{ModelFileError, load_model, load_weights, save_model};
 pub use heads::HeadOutput;
 pub use import::{ImportError, import_checkpoint, load_backbone};
 pub use network::{RetinaFace, RetinaFaceOutput};

@@ -11,7 +11,7 @@ mod validate;
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
 };
-pub use loader::{TrainImage, epoch_order};
+pub use loader::TrainImage;
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
 pub use schedule::{LrSchedule, SCHEDULES, ScheduleError, sgd};
 pub use step::{Batch, LossSetup, anchor_tensor, batch_loss, decode_to_anchors};

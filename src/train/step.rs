@@ -72,6 +72,15 @@ impl LossSetup {
         cascade: MatchThresholds::PYTORCH_RETINAFACE,
         loss: LossConfig::PYTORCH_RETINAFACE,
     };
+    /// The report's supervision for the report's network family (P2–P6 pyramids), the
+    /// Pytorch_Retinaface recipe for everything else.
+    pub fn for_model(config: &crate::model::RetinaFaceConfig) -> LossSetup {
+        match config.fpn.levels {
+            crate::model::FpnLevels::P2ToP6 => LossSetup::REPORT,
+            crate::model::FpnLevels::P3ToP5 => LossSetup::PYTORCH_RETINAFACE,
+        }
+    }
+
     pub const REPORT: LossSetup = LossSetup {
         first: MatchThresholds::REPORT_FIRST,
         cascade: MatchThresholds::REPORT_CASCADE,

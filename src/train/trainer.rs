@@ -213,11 +213,7 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
     let device = config.device.open().map_err(|e| e.to_string())?.autodiff();
     let model_config = RetinaFaceConfig::preset(&config.preset).map_err(|e| e.to_string())?;
     let schedule = LrSchedule::preset(&config.lr_schedule).map_err(|e| e.to_string())?.rescaled(config.epochs);
-    let setup = if config.preset.starts_with("seed-") || config.preset == "paper-r50" {
-        LossSetup::REPORT
-    } else {
-        LossSetup::PYTORCH_RETINAFACE
-    };
+    let setup = LossSetup::for_model(&model_config);
 
     let state_path = config.out.join("state.json");
     let (mut model, mut optim, mut state) = if resume && state_path.exists() {
