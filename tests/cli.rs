@@ -19,10 +19,27 @@ fn synth(dir: &Path) {
 }
 
 #[test]
-fn no_subcommand_prints_the_help() {
-    let out = facestudio(&[]);
+fn help_lists_every_subcommand() {
+    let out = facestudio(&["--help"]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("dataset"));
+    for command in ["dataset", "eval", "detect", "import", "train", "open"] {
+        assert!(stdout(&out).contains(command), "{command} missing from the help");
+    }
+}
+
+/// Without a display the studio cannot open its window: a clear error and the help, no panic.
+#[test]
+fn the_studio_without_a_display_explains_and_fails_cleanly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_facestudio"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot open the studio window"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stdout(&out).contains("Usage"));
 }
 
 #[test]

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use facestudio::detect::{DetectOptions, Detector, ExportFormat, ImageDetections, InputSize, load_image, preprocess};
+use facestudio::detect::{
+    DetectOptions, Detector, ExportFormat, ImageDetections, InputSize, collect_images, load_image, preprocess,
+};
 use facestudio::model::{DeviceChoice, PRESETS, import_checkpoint, load_weights, save_model};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -51,40 +53,6 @@ pub struct DetectArgs {
     /// Output formats with --out (repeatable).
     #[arg(long, value_enum, default_values_t = [ExportFormat::Json])]
     format: Vec<ExportFormat>,
-}
-
-const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "bmp"];
-
-/// The photos named on the command line, folders expanded recursively (sorted, so runs repeat).
-fn collect_images(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut images = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut stack = vec![input.clone()];
-            let mut found = Vec::new();
-            while let Some(dir) = stack.pop() {
-                for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
-                    let path = entry?.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if path
-                        .extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-                    {
-                        found.push(path);
-                    }
-                }
-            }
-            found.sort();
-            images.extend(found);
-        } else if input.exists() {
-            images.push(input.clone());
-        } else {
-            anyhow::bail!("{} does not exist", input.display());
-        }
-    }
-    Ok(images)
 }
 
 pub fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use facestudio::dataset::{Dataset, SplitKind};
+use facestudio::dataset::SplitKind;
 use facestudio::detect::Detector;
 use facestudio::eval::{
     EvalOptions, EvalReport, GroundTruth, Predictions, evaluate, write_curves_csv, write_curves_png,
@@ -25,12 +25,13 @@ pub struct EvalArgs {
     pred: Option<PathBuf>,
     /// Run this model over the ground truth's images first (evaluation settings: confidence > 0.02,
     /// top 5000, NMS 0.4, keep 750, original size).
-    #[arg(long, requires = "images")]
+    #[arg(long)]
     weights: Option<PathBuf>,
     /// The preset of a PyTorch checkpoint given as --weights.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
     preset: Option<String>,
-    /// The images of the ground truth: <images>/<event>/<name>.jpg (e.g. WIDER_val/images).
+    /// The images of the ground truth: <images>/<event>/<name>.jpg (e.g. WIDER_val/images); a
+    /// dataset folder given as --gt knows its own.
     #[arg(long)]
     images: Option<PathBuf>,
     /// cpu, wgpu[:N] or cuda[:N], for --weights.
@@ -55,17 +56,6 @@ fn parse_split(text: &str) -> Result<SplitKind, String> {
         .into_iter()
         .find(|s| s.name() == text)
         .ok_or_else(|| format!("expected train, val or test, got {text:?}"))
-}
-
-fn load_ground_truth(dir: &Path, split: SplitKind) -> anyhow::Result<GroundTruth> {
-    if dir.join("wider_face_val.mat").is_file() {
-        return GroundTruth::from_official_dir(dir).context("cannot read the official ground truth");
-    }
-    let (dataset, _) = Dataset::open(dir).with_context(|| format!("cannot open the dataset in {}", dir.display()))?;
-    let split = dataset
-        .split(split)
-        .with_context(|| format!("the dataset in {} has no {} split", dataset.root.display(), split.name()))?;
-    Ok(GroundTruth::from_split(split)?)
 }
 
 /// Runs the detector over every image of the ground truth, with a progress bar. An image that
@@ -101,13 +91,17 @@ fn detect_ground_truth(
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let gt = load_ground_truth(&args.gt, args.split)?;
+    let (gt, dataset_images) = GroundTruth::open(&args.gt, args.split)?;
     let predictions = match (&args.pred, &args.weights, &args.images) {
         (Some(pred), _, _) => {
             Predictions::read_dir(pred).with_context(|| format!("cannot read predictions from {}", pred.display()))?
         }
         (None, Some(weights), Some(images)) => detect_ground_truth(&gt, &args, weights, images)?,
-        _ => anyhow::bail!("give --pred DIR, or --weights MODEL with --images DIR"),
+        (None, Some(weights), None) => match &dataset_images {
+            Some(images) => detect_ground_truth(&gt, &args, weights, images)?,
+            None => anyhow::bail!("the official ground truth names no image folder: give --images DIR"),
+        },
+        _ => anyhow::bail!("give --pred DIR, or --weights MODEL (with --images DIR for the official ground truth)"),
     };
     let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
     for warning in &report.warnings {

@@ -5,6 +5,7 @@ mod detect;
 mod eval;
 mod train;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -33,6 +34,12 @@ enum Command {
     Import(detect::ImportArgs),
     /// Train RetinaFace (background thread, checkpoints every epoch, --resume after a kill).
     Train(train::TrainArgs),
+    /// Open the studio with dataset folders, photos, photo folders or a model file loaded
+    /// (without a subcommand, facestudio opens the studio empty).
+    Open {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -42,9 +49,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Detect(args)) => detect::detect(args),
         Some(Command::Import(args)) => detect::import(args),
         Some(Command::Train(args)) => train::run(args),
-        None => {
+        Some(Command::Open { paths }) => studio(paths),
+        None => studio(Vec::new()),
+    }
+}
+
+fn studio(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    match facestudio::app::run(paths) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) => {
+            eprintln!("error: cannot open the studio window: {err}");
+            eprintln!("(no display? every feature is also on the command line:)\n");
             Cli::command().print_help()?;
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use facestudio::dataset::augment::AugmentConfig;
-use facestudio::model::{DeviceChoice, PRESETS};
+use facestudio::model::{DeviceSet, PRESETS};
 use facestudio::train::{SCHEDULES, TrainConfig, TrainEvent, spawn};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -29,8 +29,9 @@ pub struct TrainArgs {
     /// The schedule's shape, stretched to --epochs.
     #[arg(long, default_value = "report", value_parser = clap::builder::PossibleValuesParser::new(SCHEDULES))]
     lr_schedule: String,
+    /// cpu, wgpu[:N] or cuda[:N]; several, comma-separated (wgpu:0,wgpu:1), train data-parallel.
     #[arg(long, default_value = "cpu")]
-    device: DeviceChoice,
+    device: DeviceSet,
     /// Continue from the run folder's last checkpoint.
     #[arg(long)]
     resume: bool,

@@ -149,6 +149,12 @@ pub struct LoadReport {
     pub merges: Vec<MergeReport>,
 }
 
+/// Whether `path` holds a dataset (annotation files in a known layout, in it or a sub-folder):
+/// what the studio checks to tell a dataset folder from a folder of photos.
+pub fn is_dataset_folder(path: &Path) -> bool {
+    layout::discover(path).is_ok()
+}
+
 impl Dataset {
     /// Opens the dataset in `root` (or in a sub-folder of it). Any error in any file fails the
     /// open with every problem listed; warnings (zero-size boxes) come back in the report.

@@ -15,6 +15,47 @@ pub enum ImageError {
     Open { path: PathBuf, source: std::io::Error },
     #[error("cannot decode {}: {message}", path.display())]
     Decode { path: PathBuf, message: String },
+    #[error("{} does not exist", .0.display())]
+    Missing(PathBuf),
+}
+
+/// File extensions of the photos `collect_images` picks up in folders.
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "bmp"];
+
+pub fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The photos named by `inputs`: files as they are, folders searched recursively for image
+/// files (sorted, so runs repeat).
+pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, ImageError> {
+    let mut images = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut stack = vec![input.clone()];
+            let mut found = Vec::new();
+            while let Some(dir) = stack.pop() {
+                let list = std::fs::read_dir(&dir).map_err(|source| ImageError::Open { path: dir.clone(), source })?;
+                for entry in list {
+                    let path = entry.map_err(|source| ImageError::Open { path: dir.clone(), source })?.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if has_image_extension(&path) {
+                        found.push(path);
+                    }
+                }
+            }
+            found.sort();
+            images.extend(found);
+        } else if input.exists() {
+            images.push(input.clone());
+        } else {
+            return Err(ImageError::Missing(input.clone()));
+        }
+    }
+    Ok(images)
 }
 
 /// Decodes a JPEG/PNG/WebP/BMP file and turns it upright as its EXIF orientation says, so that

@@ -9,5 +9,8 @@ mod postprocess;
 pub use detector::{Detector, DeviceReadError, HostOutputs};
 pub use draw::{LANDMARK_COLORS, annotate};
 pub use export::{ExportFormat, ImageDetections};
-pub use image::{ImageError, InputSize, NetworkInput, load_image, normalize, preprocess};
+pub use image::{
+    IMAGE_EXTENSIONS, ImageError, InputSize, NetworkInput, collect_images, has_image_extension, load_image, normalize,
+    preprocess,
+};
 pub use postprocess::{Candidates, DetectOptions, Detection, ImageFromInput, RawOutputs, anchor_from_corners};

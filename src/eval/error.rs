@@ -49,6 +49,12 @@ pub enum GroundTruthError {
          or repeated (the image has {faces} faces)"
     )]
     BadKeepIndex { setting: String, event: String, name: String, index: usize, faces: usize },
+    /// A dataset folder given as ground truth could not be opened.
+    #[error("cannot open the dataset in {dir}: {message}")]
+    Dataset { dir: PathBuf, message: String },
+    /// The dataset has no such split.
+    #[error("the dataset in {dir} has no {split} split")]
+    NoSplit { dir: PathBuf, split: &'static str },
 }
 
 /// Why predictions could not be read or stored.

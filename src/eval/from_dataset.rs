@@ -1,9 +1,11 @@
 //! Ground truth from a dataset split, for the synthetic data and custom datasets that have no
 //! official easy/medium/hard lists: one setting, `all`, that keeps every face not marked invalid.
 
+use std::path::{Path, PathBuf};
+
 use super::error::GroundTruthError;
 use super::ground_truth::{FaceBox, GroundTruth, GtImage, SettingSpec};
-use crate::dataset::Split;
+use crate::dataset::{Dataset, Split, SplitKind};
 
 /// The name of the single setting of a dataset split's ground truth.
 pub const ALL_FACES: &str = "all";
@@ -26,6 +28,20 @@ impl GroundTruth {
             images.push(GtImage { event: image.event().to_string(), name: image.stem().to_string(), boxes });
         }
         GroundTruth::new(images, vec![SettingSpec { name: ALL_FACES.into(), keep }])
+    }
+
+    /// The ground truth in `dir`: the official folder with `wider_face_val.mat` and the
+    /// easy/medium/hard lists, or `split` of a dataset folder. For a dataset, also the folder its
+    /// images are in (`<images>/<event>/<name>.jpg`).
+    pub fn open(dir: &Path, split: SplitKind) -> Result<(GroundTruth, Option<PathBuf>), GroundTruthError> {
+        if dir.join("wider_face_val.mat").is_file() {
+            return Ok((GroundTruth::from_official_dir(dir)?, None));
+        }
+        let (dataset, _) = Dataset::open(dir)
+            .map_err(|e| GroundTruthError::Dataset { dir: dir.to_path_buf(), message: e.to_string() })?;
+        let split =
+            dataset.split(split).ok_or(GroundTruthError::NoSplit { dir: dataset.root.clone(), split: split.name() })?;
+        Ok((GroundTruth::from_split(split)?, Some(split.images_dir.clone())))
     }
 }
 

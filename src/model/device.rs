@@ -60,6 +60,43 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
+/// The devices a training run uses, written `wgpu:0,wgpu:1`: one device, or several that train
+/// data-parallel (the first is the main device).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceSet(Vec<DeviceChoice>);
+
+impl DeviceSet {
+    pub fn single(device: DeviceChoice) -> DeviceSet {
+        DeviceSet(vec![device])
+    }
+
+    pub fn devices(&self) -> &[DeviceChoice] {
+        &self.0
+    }
+}
+
+impl Default for DeviceSet {
+    fn default() -> Self {
+        DeviceSet::single(DeviceChoice::Cpu)
+    }
+}
+
+impl FromStr for DeviceSet {
+    type Err = DeviceError;
+
+    fn from_str(text: &str) -> Result<DeviceSet, DeviceError> {
+        let devices = text.split(',').map(|d| d.trim().parse()).collect::<Result<Vec<DeviceChoice>, _>>()?;
+        Ok(DeviceSet(devices))
+    }
+}
+
+impl fmt::Display for DeviceSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "{}", names.join(","))
+    }
+}
+
 impl DeviceChoice {
     /// Opens the device. wgpu is initialised on Vulkan explicitly, so a machine without a Vulkan
     /// driver gets this error instead of a panic deep inside a training step.

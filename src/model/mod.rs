@@ -16,7 +16,7 @@ pub use config::{
     Activation, BackboneConfig, ChannelOrder, ConfigError, ContextConfig, FpnConfig, FpnLevels, InputNormalization,
     PRESETS, ResNetDepth, RetinaFaceConfig,
 };
-pub use device::{DeviceChoice, DeviceError};
+pub use device::{DeviceChoice, DeviceError, DeviceSet};
 pub use file::{ModelFileError, load_model, load_weights, save_model};
 pub use heads::HeadOutput;
 pub use import::{ImportError, import_checkpoint, load_backbone};

@@ -3,6 +3,7 @@
 mod assign;
 mod loader;
 mod loss;
+mod parallel;
 mod schedule;
 mod step;
 mod trainer;
@@ -11,8 +12,9 @@ mod validate;
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
 };
-pub use loader::TrainImage;
+pub use loader::{EpochLoader, TrainImage};
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
+pub use parallel::{Replicas, StepOutput};
 pub use schedule::{LrSchedule, SCHEDULES, ScheduleError, sgd};
 pub use step::{Batch, LossSetup, anchor_tensor, batch_loss, decode_to_anchors};
 pub use trainer::{Control, RunState, StageTerms, TrainConfig, TrainEvent, TrainerHandle, read_metrics, spawn};

@@ -9,20 +9,21 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 use serde::{Deserialize, Serialize};
 
 use super::loader::{EpochLoader, TrainImage};
+use super::parallel::Replicas;
 use super::schedule::{LrSchedule, sgd};
-use super::step::{Batch, LossSetup, anchor_tensor, batch_loss};
+use super::step::LossSetup;
 use super::validate::{DetectProgress, EvalImage, detect_images};
 use crate::dataset::augment::AugmentConfig;
 use crate::dataset::{Dataset, SplitKind};
 use crate::detect::Detector;
 use crate::eval::{EvalOptions, GroundTruth, evaluate};
-use crate::model::{DeviceChoice, RetinaFace, RetinaFaceConfig, load_backbone, load_model, save_model};
+use crate::model::{DeviceSet, RetinaFace, RetinaFaceConfig, load_backbone, load_model, save_model};
 
 /// Everything a run needs; saved as `<out>/config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,8 +35,9 @@ pub struct TrainConfig {
     pub batch: usize,
     pub image_size: u32,
     pub lr_schedule: String,
+    /// One device, or several that train data-parallel (`wgpu:0,wgpu:1`).
     #[serde(with = "device_text")]
-    pub device: DeviceChoice,
+    pub device: DeviceSet,
     pub backbone_weights: Option<PathBuf>,
     /// Stop after this many steps in total (for quick runs); the checkpoint is written.
     pub max_steps: Option<u64>,
@@ -49,13 +51,13 @@ pub struct TrainConfig {
 mod device_text {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::model::DeviceChoice;
+    use crate::model::DeviceSet;
 
-    pub fn serialize<S: Serializer>(device: &DeviceChoice, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(device: &DeviceSet, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&device.to_string())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceChoice, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceSet, D::Error> {
         String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
@@ -210,7 +212,14 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
     if steps_per_epoch == 0 {
         return Err(format!("the train split has {} images, fewer than one batch of {}", images.len(), config.batch));
     }
-    let device = config.device.open().map_err(|e| e.to_string())?.autodiff();
+    let devices = config
+        .device
+        .devices()
+        .iter()
+        .map(|d| d.open().map(|device| device.autodiff()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let device = devices.first().cloned().ok_or("no training device given")?;
     let model_config = RetinaFaceConfig::preset(&config.preset).map_err(|e| e.to_string())?;
     let schedule = LrSchedule::preset(&config.lr_schedule).map_err(|e| e.to_string())?.rescaled(config.epochs);
     let setup = LossSetup::for_model(&model_config);
@@ -236,7 +245,7 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
     };
     log.send(TrainEvent::Started { epochs: config.epochs, steps_per_epoch, resumed_at_step: state.step });
 
-    let anchors = anchor_tensor(&model.config.anchors, config.image_size, config.image_size, &device);
+    let replicas = Replicas::new(devices, &model, config.image_size);
     let augment_config = AugmentConfig { size: config.image_size, ..config.augment.clone() };
     let total_steps = u64::from(config.epochs) * steps_per_epoch as u64;
     let mut bad_steps = 0u32;
@@ -272,12 +281,11 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
                     continue;
                 }
             };
-            let batch = Batch::new(&samples, &model.config.input, &device);
             let lr = schedule.rate(epoch, index, steps_per_epoch);
-            let (total, stages) = batch_loss(&model, &batch, &anchors, &setup);
-            let loss = total.clone().try_into_vec_as::<f32>().map_err(|e| e.to_string())?[0];
+            let output = replicas.step(&model, &samples, &setup)?;
+            let loss = output.loss;
             state.batch = index + 1;
-            if !loss.is_finite() {
+            let Some(grads) = output.grads else {
                 bad_steps += 1;
                 log.send(TrainEvent::Warning {
                     message: format!("step {}: loss is {loss}; batch skipped", state.step + 1),
@@ -288,30 +296,18 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
                     ));
                 }
                 continue;
-            }
+            };
             bad_steps = 0;
-            let grads = GradientsParams::from_grads(total.backward(), &model);
             model = optim.step(lr, model, grads);
             state.step += 1;
             epoch_loss = (epoch_loss.0 + f64::from(loss), epoch_loss.1 + 1);
             let elapsed = started.elapsed().as_secs_f32().max(1e-6);
             let done = (state.step - first_step) as f32;
-            let terms = stages
-                .iter()
-                .map(|s| {
-                    let read = |t: &Tensor<1>| t.clone().try_into_vec_as::<f32>().map(|v| v[0]).unwrap_or(f32::NAN);
-                    StageTerms {
-                        classification: read(&s.classification),
-                        boxes: read(&s.boxes),
-                        landmarks: read(&s.landmarks),
-                    }
-                })
-                .collect();
             log.send(TrainEvent::Step {
                 step: state.step,
                 epoch,
                 loss,
-                stages: terms,
+                stages: output.stages,
                 lr,
                 images_per_s: done * config.batch as f32 / elapsed,
                 eta_s: (total_steps.saturating_sub(state.step)) as f32 * elapsed / done,
@@ -449,7 +445,7 @@ mod tests {
             batch: 2,
             image_size: 96,
             lr_schedule: "paper".into(),
-            device: DeviceChoice::Cpu,
+            device: DeviceSet::default(),
             backbone_weights: None,
             max_steps: None,
             val_every: 0,

@@ -1,0 +1,120 @@
+//! Renders the README's screenshots from the running studio (egui_kittest with the wgpu
+//! renderer; lavapipe is enough): `FACESTUDIO_ASSETS=../shared/assets cargo run --release
+//! --example screenshots` writes docs/screenshots/{dataset,train,evaluate,detect}.png.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use facestudio::app::{Settings, Source, Studio, Tab};
+use facestudio::dataset::synth::{SynthConfig, generate};
+
+fn studio(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, Studio> {
+    Harness::builder().wgpu().with_size([1400.0, 860.0]).build_eframe(move |_cc| Studio::new(settings, paths))
+}
+
+fn wait(harness: &mut Harness<'_, Studio>, what: &str, timeout_s: u64, done: impl Fn(&Studio) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..5 {
+        harness.step();
+    }
+}
+
+fn save(harness: &mut Harness<'_, Studio>, out: &Path, name: &str) {
+    let image = harness.render().expect("a wgpu adapter (install mesa-vulkan-drivers)");
+    let path = out.join(format!("{name}.png"));
+    image.save(&path).unwrap();
+    println!("wrote {}", path.display());
+}
+
+fn main() {
+    let out = PathBuf::from("docs/screenshots");
+    std::fs::create_dir_all(&out).unwrap();
+    let assets = std::env::var_os("FACESTUDIO_ASSETS").map(PathBuf::from);
+    let data = tempfile::tempdir().unwrap();
+    generate(data.path(), &SynthConfig::new(40, 4)).unwrap();
+
+    // Dataset: an image with its faces, one selected.
+    let mut harness = studio(Settings::default(), vec![data.path().to_path_buf()]);
+    wait(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
+    let pick = {
+        let dataset = harness.state().dataset.dataset.as_ref().unwrap();
+        let split = dataset.split(harness.state().dataset.split).unwrap();
+        (0..split.images.len()).max_by_key(|&i| split.images[i].faces.len().min(6)).unwrap()
+    };
+    harness.state_mut().dataset.selected = Some(pick);
+    wait(&mut harness, "the image", 30, |s| s.dataset.drawn_faces > 0);
+    harness.state_mut().dataset.selected_face = Some(0);
+    harness.step();
+    save(&mut harness, &out, "dataset");
+    drop(harness);
+
+    // Train: a short tiny run with validation every epoch.
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), Vec::new());
+    harness.state_mut().tab = Tab::Train;
+    {
+        let form = &mut harness.state_mut().train.form;
+        form.data = data.path().display().to_string();
+        form.preset = "tiny".into();
+        form.epochs = 6;
+        form.batch = 4;
+        form.image_size = 128;
+        form.lr_schedule = "paper".into();
+        form.val_every = 1;
+        form.out = runs.path().join("tiny-synthetic").display().to_string();
+    }
+    harness.state_mut().train.start();
+    wait(&mut harness, "the run", 900, |s| !s.train.is_running());
+    save(&mut harness, &out, "train");
+    let model = runs.path().join("tiny-synthetic/model.bpk");
+    drop(harness);
+
+    // Evaluate: the real MobileNet checkpoint when the assets are there, else the tiny model.
+    let mut harness = studio(Settings::default(), Vec::new());
+    harness.state_mut().tab = Tab::Evaluate;
+    {
+        let panel = &mut harness.state_mut().evaluate;
+        panel.gt_dir = data.path().display().to_string();
+        panel.source = Source::Model;
+        match &assets {
+            Some(dir) => {
+                panel.model_path = dir.join("weights/mobilenet0.25_Final.pth").display().to_string();
+                panel.preset = Some("fd1mb-mnet".into());
+            }
+            None => panel.model_path = model.display().to_string(),
+        }
+    }
+    let ctx = harness.ctx.clone();
+    harness.state_mut().evaluate.run(&ctx);
+    wait(&mut harness, "the evaluation", 600, |s| s.evaluate.outcome.is_some());
+    harness.state_mut().evaluate.selected = Some(0);
+    wait(&mut harness, "the error image", 30, |s| !s.evaluate.is_running());
+    for _ in 0..30 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    save(&mut harness, &out, "evaluate");
+    drop(harness);
+
+    // Detect: the shared photo with the real checkpoint.
+    let Some(assets) = assets else {
+        println!("FACESTUDIO_ASSETS is not set: no Detect screenshot");
+        return;
+    };
+    let settings = Settings {
+        model_path: assets.join("weights/mobilenet0.25_Final.pth").display().to_string(),
+        model_preset: Some("fd1mb-mnet".into()),
+        ..Settings::default()
+    };
+    let mut harness = studio(settings, vec![assets.join("photos/test.jpg")]);
+    let ctx = harness.ctx.clone();
+    harness.state_mut().detect.load_model(&ctx);
+    wait(&mut harness, "the detections", 300, |s| s.detect.photos.first().is_some_and(|p| p.candidates.is_some()));
+    save(&mut harness, &out, "detect");
+}

@@ -1,0 +1,445 @@
+//! The Detect panel: photos dropped or opened, a model picked, faces found in the background.
+//! The network runs once per photo; the confidence and NMS sliders re-filter the cached
+//! candidates, so moving them is instant.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use image::RgbImage;
+
+use super::jobs::{Jobs, Task};
+use super::notices::Notices;
+use super::overlay;
+use super::viewer::ImageView;
+use crate::detect::{
+    Candidates, DetectOptions, Detection, Detector, ExportFormat, ImageDetections, InputSize, load_image,
+};
+use crate::model::{DeviceChoice, PRESETS, load_weights};
+
+/// One photo of the session.
+pub struct Photo {
+    pub path: PathBuf,
+    pub image: Option<Arc<RgbImage>>,
+    pub candidates: Option<Candidates>,
+    pub error: Option<String>,
+}
+
+/// Candidates are kept down to this score; the confidence slider starts here.
+pub const CANDIDATE_FLOOR: f32 = 0.02;
+
+type DetectResult = (u64, usize, Result<(Arc<RgbImage>, Candidates), String>);
+
+pub struct DetectPanel {
+    jobs: Jobs,
+    notices: Notices,
+    pub model_path: String,
+    /// The network of a PyTorch checkpoint; `None` for facestudio model files.
+    pub preset: Option<String>,
+    pub device: String,
+    /// Longest photo side given to the network; 0 keeps the original size.
+    pub max_size: u32,
+    detector: Option<Arc<Detector>>,
+    pub model_label: Option<String>,
+    model_task: Option<Task<Result<Detector, String>>>,
+    pub photos: Vec<Photo>,
+    pub selected: Option<usize>,
+    pub confidence: f32,
+    pub nms: f32,
+    /// Network runs so far (the sliders must not add any).
+    pub forward_passes: Arc<AtomicUsize>,
+    /// Bumped when the photo list or the model changes, so late results of old runs are dropped.
+    run_id: u64,
+    results_tx: Sender<DetectResult>,
+    results: Receiver<DetectResult>,
+    running: Option<Task<()>>,
+    filtered: Option<(usize, f32, f32, Vec<Detection>)>,
+    view: ImageView,
+    shown: Option<usize>,
+    pub export_dir: String,
+    pub export_formats: Vec<ExportFormat>,
+    /// The typed path of photos to add.
+    pub add_field: String,
+}
+
+impl DetectPanel {
+    pub fn new(jobs: Jobs, notices: Notices) -> DetectPanel {
+        let (results_tx, results) = unbounded();
+        DetectPanel {
+            jobs,
+            notices,
+            model_path: String::new(),
+            preset: None,
+            device: "cpu".into(),
+            max_size: 0,
+            detector: None,
+            model_label: None,
+            model_task: None,
+            photos: Vec::new(),
+            selected: None,
+            confidence: DetectOptions::DISPLAY.confidence,
+            nms: DetectOptions::DISPLAY.nms_threshold,
+            forward_passes: Arc::new(AtomicUsize::new(0)),
+            run_id: 0,
+            results_tx,
+            results,
+            running: None,
+            filtered: None,
+            view: ImageView::default(),
+            shown: None,
+            export_dir: "detections".into(),
+            export_formats: vec![ExportFormat::Json],
+            add_field: String::new(),
+        }
+    }
+
+    /// Loads the model named by the form in the background.
+    pub fn load_model(&mut self, ctx: &egui::Context) {
+        let path = PathBuf::from(self.model_path.trim());
+        let preset = self.preset.clone();
+        let device: DeviceChoice = match self.device.parse() {
+            Ok(d) => d,
+            Err(err) => {
+                self.notices.error(format!("Device {:?}: {err}", self.device));
+                return;
+            }
+        };
+        self.model_task = Some(self.jobs.spawn(format!("Loading model {}", path.display()), ctx, move |_| {
+            let device = device.open().map_err(|e| e.to_string())?;
+            let model =
+                load_weights(&path, preset.as_deref(), &device).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(Detector::new(model, device))
+        }));
+    }
+
+    /// Adds photos (files, or folders searched for images) and detects faces in them.
+    pub fn add_photos(&mut self, paths: &[PathBuf]) {
+        match crate::detect::collect_images(paths) {
+            Ok(found) => {
+                let first_new = self.photos.len();
+                self.photos.extend(found.into_iter().map(|path| Photo {
+                    path,
+                    image: None,
+                    candidates: None,
+                    error: None,
+                }));
+                if self.selected.is_none() && self.photos.len() > first_new {
+                    self.selected = Some(first_new);
+                }
+            }
+            Err(err) => self.notices.error(err.to_string()),
+        }
+    }
+
+    pub fn clear_photos(&mut self) {
+        self.photos.clear();
+        self.selected = None;
+        self.shown = None;
+        self.filtered = None;
+        self.view.clear();
+        self.restart();
+    }
+
+    fn restart(&mut self) {
+        self.run_id += 1;
+        if let Some(task) = self.running.take() {
+            task.progress.cancel();
+        }
+    }
+
+    /// The faces of the selected photo under the current sliders.
+    pub fn detections(&mut self) -> Option<&[Detection]> {
+        let index = self.selected?;
+        let candidates = self.photos.get(index)?.candidates.as_ref()?;
+        let stale =
+            self.filtered.as_ref().is_none_or(|(i, c, n, _)| (*i, *c, *n) != (index, self.confidence, self.nms));
+        if stale {
+            let options = self.options();
+            self.filtered = Some((index, self.confidence, self.nms, candidates.filter(&options)));
+        }
+        self.filtered.as_ref().map(|(_, _, _, d)| d.as_slice())
+    }
+
+    fn options(&self) -> DetectOptions {
+        DetectOptions {
+            confidence: self.confidence.max(CANDIDATE_FLOOR),
+            nms_threshold: self.nms,
+            ..DetectOptions::EVALUATION
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.model_task.is_some() || self.running.is_some()
+    }
+
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        if let Some(task) = &self.model_task
+            && let Some(result) = task.poll()
+        {
+            self.model_task = None;
+            match result {
+                Ok(detector) => {
+                    self.model_label = Some(format!("{} ({})", self.model_path.trim(), detector.config().preset));
+                    self.detector = Some(Arc::new(detector));
+                    for photo in &mut self.photos {
+                        photo.candidates = None;
+                        photo.error = None;
+                    }
+                    self.filtered = None;
+                    self.restart();
+                }
+                Err(err) => self.notices.error(format!("Cannot load the model: {err}")),
+            }
+        }
+        while let Ok((run, index, result)) = self.results.try_recv() {
+            if run != self.run_id {
+                continue;
+            }
+            if let Some(photo) = self.photos.get_mut(index) {
+                match result {
+                    Ok((image, candidates)) => {
+                        photo.image = Some(image);
+                        photo.candidates = Some(candidates);
+                    }
+                    Err(err) => {
+                        self.notices.error(err.clone());
+                        photo.error = Some(err);
+                    }
+                }
+            }
+        }
+        if self.running.as_ref().is_some_and(|t| t.poll().is_some() || !t.is_running()) {
+            self.running = None;
+        }
+        self.start_detection(ctx);
+    }
+
+    /// Runs the network over every photo that has no result yet, one job for all of them.
+    fn start_detection(&mut self, ctx: &egui::Context) {
+        let Some(detector) = &self.detector else { return };
+        if self.running.is_some() {
+            return;
+        }
+        let todo: Vec<(usize, PathBuf)> = self
+            .photos
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.candidates.is_none() && p.error.is_none())
+            .map(|(i, p)| (i, p.path.clone()))
+            .collect();
+        if todo.is_empty() {
+            return;
+        }
+        let detector = detector.clone();
+        let results = self.results_tx.clone();
+        let run = self.run_id;
+        let size = if self.max_size == 0 { InputSize::Original } else { InputSize::MaxSize(self.max_size) };
+        let passes = self.forward_passes.clone();
+        let ctx2 = ctx.clone();
+        let label = format!("Detecting faces in {} photo(s)", todo.len());
+        self.running = Some(self.jobs.spawn(label, ctx, move |progress| {
+            progress.set_total(todo.len());
+            let options = DetectOptions { confidence: CANDIDATE_FLOOR, ..DetectOptions::EVALUATION };
+            for (index, path) in todo {
+                if progress.is_cancelled() {
+                    return;
+                }
+                let result = load_image(&path).map_err(|e| e.to_string()).and_then(|image| {
+                    passes.fetch_add(1, Ordering::Relaxed);
+                    let candidates = detector.detect(&image, size, &options).map_err(|e| e.to_string())?;
+                    Ok((Arc::new(image), candidates))
+                });
+                progress.advance();
+                if results.send((run, index, result)).is_err() {
+                    return;
+                }
+                ctx2.request_repaint();
+            }
+        }));
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::left("detect-controls").default_size(300.0).resizable(true).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui));
+        });
+        egui::CentralPanel::default().show(ui, |ui| self.photo_view(ui));
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Model");
+        ui.horizontal(|ui| {
+            ui.label("File");
+            ui.add(egui::TextEdit::singleline(&mut self.model_path).hint_text("model.bpk, .pth or .safetensors"));
+        });
+        egui::ComboBox::from_label("Preset (PyTorch checkpoints)")
+            .selected_text(self.preset.as_deref().unwrap_or("none: facestudio model file"))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.preset, None, "none: facestudio model file");
+                for name in PRESETS {
+                    ui.selectable_value(&mut self.preset, Some(name.to_string()), name);
+                }
+            });
+        ui.horizontal(|ui| {
+            ui.label("Device");
+            ui.add(egui::TextEdit::singleline(&mut self.device).desired_width(80.0))
+                .on_hover_text("cpu, wgpu[:N] or cuda[:N]");
+        });
+        ui.horizontal(|ui| {
+            ui.label("Max size");
+            ui.add(egui::DragValue::new(&mut self.max_size).range(0..=8192).suffix(" px"))
+                .on_hover_text("Longest photo side given to the network; 0 keeps the original size");
+        });
+        ui.horizontal(|ui| {
+            let loading = self.model_task.is_some();
+            if ui.add_enabled(!loading && !self.model_path.trim().is_empty(), egui::Button::new("Load model")).clicked()
+            {
+                self.load_model(ui.ctx());
+            }
+            if loading {
+                ui.spinner();
+            }
+        });
+        match &self.model_label {
+            Some(label) => ui.label(format!("Loaded: {label}")),
+            None => ui.weak("No model loaded"),
+        };
+        ui.separator();
+        ui.heading("Thresholds");
+        ui.add(egui::Slider::new(&mut self.confidence, CANDIDATE_FLOOR..=1.0).text("confidence"));
+        ui.add(egui::Slider::new(&mut self.nms, 0.05..=0.95).text("NMS IoU"));
+        if let Some(n) = self.detections().map(|d| d.len()) {
+            ui.strong(format!("{n} faces"));
+        }
+        ui.separator();
+        ui.heading("Photos");
+        ui.weak("Drop photos or folders on the window, or type a path:");
+        ui.horizontal(|ui| {
+            ui.add(egui::TextEdit::singleline(&mut self.add_field).hint_text("photo or folder"));
+            if ui.button("Add").clicked() && !self.add_field.trim().is_empty() {
+                let path = PathBuf::from(self.add_field.trim());
+                self.add_photos(&[path]);
+                self.add_field.clear();
+            }
+        });
+        if !self.photos.is_empty() && ui.button("Clear photos").clicked() {
+            self.clear_photos();
+        }
+        let mut clicked = None;
+        for (i, photo) in self.photos.iter().enumerate() {
+            let name =
+                photo.path.file_name().map_or_else(|| photo.path.display().to_string(), |n| n.to_string_lossy().into());
+            let state = match (&photo.candidates, &photo.error) {
+                (_, Some(_)) => "error",
+                (Some(_), _) => "done",
+                _ if self.detector.is_none() => "needs a model",
+                _ => "waiting",
+            };
+            if ui.selectable_label(self.selected == Some(i), format!("{name}  [{state}]")).clicked() {
+                clicked = Some(i);
+            }
+        }
+        if clicked.is_some() {
+            self.selected = clicked;
+        }
+        ui.separator();
+        ui.heading("Export");
+        ui.horizontal(|ui| {
+            ui.label("Folder");
+            ui.text_edit_singleline(&mut self.export_dir);
+        });
+        ui.horizontal(|ui| {
+            for (format, name) in [
+                (ExportFormat::Json, "JSON"),
+                (ExportFormat::Csv, "CSV"),
+                (ExportFormat::Wider, "WIDER txt"),
+                (ExportFormat::Png, "PNG"),
+            ] {
+                let mut on = self.export_formats.contains(&format);
+                if ui.checkbox(&mut on, name).changed() {
+                    self.export_formats.retain(|f| *f != format);
+                    if on {
+                        self.export_formats.push(format);
+                    }
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            if ui.button("Export this photo").clicked()
+                && let Some(i) = self.selected
+            {
+                self.export(&[i]);
+            }
+            if ui.button("Export all").clicked() {
+                let all: Vec<usize> = (0..self.photos.len()).collect();
+                self.export(&all);
+            }
+        });
+    }
+
+    /// Writes the chosen formats for `indexes` under the export folder, with the current sliders.
+    pub fn export(&mut self, indexes: &[usize]) -> usize {
+        let out = PathBuf::from(self.export_dir.trim());
+        let options = self.options();
+        let mut written = 0;
+        for &i in indexes {
+            let Some(photo) = self.photos.get(i) else { continue };
+            let (Some(image), Some(candidates)) = (&photo.image, &photo.candidates) else {
+                self.notices.error(format!("{}: not detected yet, not exported", photo.path.display()));
+                continue;
+            };
+            let result = ImageDetections {
+                image: photo.path.clone(),
+                width: image.width(),
+                height: image.height(),
+                detections: candidates.filter(&options),
+            };
+            match result.write(&out, &self.export_formats, Some(image)) {
+                Ok(files) => written += files.len(),
+                Err(err) => self.notices.error(format!("Cannot export to {}: {err}", out.display())),
+            }
+        }
+        self.notices.info(format!("Exported {written} file(s) to {}", out.display()));
+        written
+    }
+
+    fn photo_view(&mut self, ui: &mut egui::Ui) {
+        let Some(index) = self.selected else {
+            ui.centered_and_justified(|ui| ui.weak("Drop photos here"));
+            return;
+        };
+        if self.shown != Some(index)
+            && let Some(image) = self.photos.get(index).and_then(|p| p.image.clone())
+        {
+            self.view.set_image(ui.ctx(), "detect-photo", &image);
+            self.shown = Some(index);
+        }
+        if self.shown != Some(index) {
+            let text = match self.photos.get(index) {
+                Some(Photo { error: Some(err), .. }) => err.clone(),
+                _ if self.detector.is_none() => "Load a model to detect faces".to_string(),
+                _ => "Detecting…".to_string(),
+            };
+            ui.centered_and_justified(|ui| ui.label(text));
+            return;
+        }
+        let detections = self.detections().map(<[Detection]>::to_vec).unwrap_or_default();
+        let Some(input) = self.view.show(ui, true) else { return };
+        let painter = ui.painter_at(input.response.rect);
+        let color = egui::Color32::from_rgb(60, 220, 90);
+        for d in &detections {
+            overlay::draw_box(&painter, &input.transform, &d.bbox, color, 1.5);
+            overlay::draw_score(&painter, &input.transform, &d.bbox, d.score, color);
+            if let Some(l) = &d.landmarks {
+                overlay::draw_landmarks(&painter, &input.transform, l, None);
+            }
+        }
+    }
+
+    /// Whether a dropped file is a model rather than a photo.
+    pub fn is_model_file(path: &Path) -> bool {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| ["bpk", "pth", "pt", "safetensors"].contains(&e.to_ascii_lowercase().as_str()))
+    }
+}

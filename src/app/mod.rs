@@ -1,0 +1,379 @@
+//! The studio: an eframe app with four panels (Dataset, Train, Evaluate, Detect) over the
+//! library. It holds UI state only; all real work happens in library calls on worker threads.
+
+mod dataset_panel;
+mod detect_panel;
+mod edit;
+mod eval_panel;
+mod jobs;
+mod notices;
+mod overlay;
+mod thumbnails;
+mod train_panel;
+mod viewer;
+
+use std::path::PathBuf;
+
+use crossbeam_channel::{Receiver, unbounded};
+use serde::{Deserialize, Serialize};
+
+pub use dataset_panel::{DatasetPanel, DatasetRequest, Filters, Tool, Tri};
+pub use detect_panel::{CANDIDATE_FLOOR, DetectPanel, Photo};
+pub use edit::{EditHistory, ImageRef};
+pub use eval_panel::{EvalOutcome, EvalPanel, ImageRow, SortBy, Source};
+pub use jobs::{Jobs, Progress, Task};
+pub use notices::{Notice, Notices};
+pub use overlay::ColorBy;
+pub use thumbnails::Thumbnails;
+pub use train_panel::{RunCurves, RunFile, TrainForm, TrainPanel};
+pub use viewer::{ImageTransform, ImageView};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Tab {
+    #[default]
+    Dataset,
+    Train,
+    Evaluate,
+    Detect,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Dataset, Tab::Train, Tab::Evaluate, Tab::Detect];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tab::Dataset => "Dataset",
+            Tab::Train => "Train",
+            Tab::Evaluate => "Evaluate",
+            Tab::Detect => "Detect",
+        }
+    }
+}
+
+/// What the studio remembers between runs (the window's own size and position eframe keeps).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub recent: Vec<PathBuf>,
+    pub tab: Tab,
+    pub train_form: TrainForm,
+    pub runs_dir: Option<String>,
+    pub model_path: String,
+    pub model_preset: Option<String>,
+}
+
+const SETTINGS_KEY: &str = "facestudio";
+const MAX_RECENT: usize = 8;
+
+/// A question the user has to answer before the studio goes on.
+#[derive(Clone, Debug, PartialEq)]
+enum Pending {
+    /// Open this dataset, dropping unsaved edits?
+    Open(PathBuf),
+    /// Quit with unsaved edits?
+    Quit,
+}
+
+pub struct Studio {
+    pub tab: Tab,
+    pub dataset: DatasetPanel,
+    pub train: TrainPanel,
+    pub evaluate: EvalPanel,
+    pub detect: DetectPanel,
+    pub jobs: Jobs,
+    pub notices: Notices,
+    recent: Vec<PathBuf>,
+    pending: Option<Pending>,
+    allow_close: bool,
+    dialogs: Option<Receiver<DialogResult>>,
+    startup: Vec<PathBuf>,
+}
+
+enum DialogResult {
+    Dataset(PathBuf),
+    Photos(Vec<PathBuf>),
+}
+
+impl Studio {
+    /// The studio with `settings`, opening `paths` (dataset folders, photos, photo folders, model
+    /// files) on its first frame.
+    pub fn new(settings: Settings, paths: Vec<PathBuf>) -> Studio {
+        let jobs = Jobs::default();
+        let notices = Notices::default();
+        let mut train = TrainPanel::new(notices.clone());
+        train.form = settings.train_form;
+        if let Some(dir) = settings.runs_dir {
+            train.runs_dir = dir;
+        }
+        let mut detect = DetectPanel::new(jobs.clone(), notices.clone());
+        detect.model_path = settings.model_path;
+        detect.preset = settings.model_preset;
+        Studio {
+            tab: settings.tab,
+            dataset: DatasetPanel::new(jobs.clone(), notices.clone()),
+            train,
+            evaluate: EvalPanel::new(jobs.clone(), notices.clone()),
+            detect,
+            jobs,
+            notices,
+            recent: settings.recent,
+            pending: None,
+            allow_close: false,
+            dialogs: None,
+            startup: paths,
+        }
+    }
+
+    /// For eframe: settings from its storage.
+    pub fn from_creation_context(cc: &eframe::CreationContext<'_>, paths: Vec<PathBuf>) -> Studio {
+        let settings = cc.storage.and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY)).unwrap_or_default();
+        Studio::new(settings, paths)
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings {
+            recent: self.recent.clone(),
+            tab: self.tab,
+            train_form: self.train.form.clone(),
+            runs_dir: Some(self.train.runs_dir.clone()),
+            model_path: self.detect.model_path.clone(),
+            model_preset: self.detect.preset.clone(),
+        }
+    }
+
+    pub fn recent(&self) -> &[PathBuf] {
+        &self.recent
+    }
+
+    /// Routes paths to the panel they belong to: a dataset folder to Dataset, a model file to
+    /// Detect's model, photos and photo folders to Detect.
+    pub fn open_paths(&mut self, ctx: &egui::Context, paths: &[PathBuf]) {
+        let mut photos = Vec::new();
+        for path in paths {
+            if path.is_dir() && crate::dataset::is_dataset_folder(path) {
+                self.tab = Tab::Dataset;
+                self.dataset.open(ctx, path);
+            } else if DetectPanel::is_model_file(path) {
+                self.detect.model_path = path.display().to_string();
+                self.detect.load_model(ctx);
+                self.tab = Tab::Detect;
+            } else if path.exists() {
+                photos.push(path.clone());
+            } else {
+                self.notices.error(format!("{} does not exist", path.display()));
+            }
+        }
+        if !photos.is_empty() {
+            self.detect.add_photos(&photos);
+            self.tab = Tab::Detect;
+        }
+    }
+
+    fn remember(&mut self, path: PathBuf) {
+        self.recent.retain(|p| p != &path);
+        self.recent.insert(0, path);
+        self.recent.truncate(MAX_RECENT);
+    }
+
+    /// Native dialogs block, and without a portal they return at once: run them off the UI thread.
+    fn dialog(&mut self, ctx: &egui::Context, photos: bool) {
+        let (tx, rx) = unbounded();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            let result = if photos {
+                rfd::FileDialog::new()
+                    .add_filter("images", &crate::detect::IMAGE_EXTENSIONS)
+                    .pick_files()
+                    .map(DialogResult::Photos)
+            } else {
+                rfd::FileDialog::new().pick_folder().map(DialogResult::Dataset)
+            };
+            if let Some(result) = result {
+                let _ = tx.send(result);
+            }
+            ctx.request_repaint();
+        });
+        self.dialogs = Some(rx);
+    }
+
+    /// Everything but drawing: background results, dropped files, dialogs.
+    pub fn update(&mut self, ctx: &egui::Context) {
+        if !self.startup.is_empty() {
+            let paths = std::mem::take(&mut self.startup);
+            self.open_paths(ctx, &paths);
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        if !dropped.is_empty() {
+            self.open_paths(ctx, &dropped);
+        }
+        if let Some(rx) = &self.dialogs
+            && let Ok(result) = rx.try_recv()
+        {
+            self.dialogs = None;
+            match result {
+                DialogResult::Dataset(path) => self.open_paths(ctx, &[path]),
+                DialogResult::Photos(paths) => self.open_paths(ctx, &paths),
+            }
+        }
+        self.dataset.logic(ctx);
+        if let Some(path) = self.dataset.opened.take() {
+            self.remember(path);
+        }
+        if let Some(DatasetRequest::ConfirmOpen(path)) = self.dataset.request.take() {
+            self.pending = Some(Pending::Open(path));
+        }
+        self.train.logic(ctx);
+        self.evaluate.logic(ctx);
+        self.detect.logic(ctx);
+    }
+
+    /// Draws the whole window.
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        if ctx.input(|i| i.viewport().close_requested()) && self.dataset.has_unsaved_changes() && !self.allow_close {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.pending = Some(Pending::Quit);
+        }
+        egui::Panel::top("menu").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::bottom("status").show(ui, |ui| {
+            self.notices.show(ui);
+            // A fixed height: jobs coming and going must not move the panels above.
+            ui.horizontal(|ui| {
+                ui.set_height(22.0);
+                self.jobs.status_bar(ui);
+            });
+        });
+        egui::CentralPanel::default().show(ui, |ui| match self.tab {
+            Tab::Dataset => self.dataset.ui(ui),
+            Tab::Train => self.train.ui(ui),
+            Tab::Evaluate => self.evaluate.ui(ui),
+            Tab::Detect => self.detect.ui(ui),
+        });
+        self.confirm(&ctx);
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open dataset…").clicked() {
+                    self.dialog(ui.ctx(), false);
+                    ui.close();
+                }
+                if ui.button("Open photos…").clicked() {
+                    self.dialog(ui.ctx(), true);
+                    ui.close();
+                }
+                ui.menu_button("Recent datasets", |ui| {
+                    if self.recent.is_empty() {
+                        ui.weak("none yet");
+                    }
+                    for path in self.recent.clone() {
+                        if ui.button(path.display().to_string()).clicked() {
+                            self.tab = Tab::Dataset;
+                            self.dataset.open(ui.ctx(), &path);
+                            ui.close();
+                        }
+                    }
+                });
+                if ui.add_enabled(self.dataset.has_unsaved_changes(), egui::Button::new("Save annotations")).clicked() {
+                    self.dataset.save();
+                    ui.close();
+                }
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                    ui.close();
+                }
+            });
+            ui.separator();
+            for tab in Tab::ALL {
+                let mut text = tab.name().to_string();
+                if tab == Tab::Dataset && self.dataset.has_unsaved_changes() {
+                    text.push_str(" *");
+                }
+                if tab == Tab::Train && self.train.is_running() {
+                    text.push_str(" (running)");
+                }
+                ui.selectable_value(&mut self.tab, tab, text);
+            }
+        });
+    }
+
+    fn confirm(&mut self, ctx: &egui::Context) {
+        let Some(pending) = self.pending.clone() else { return };
+        let question = match &pending {
+            Pending::Open(path) => format!("Open {} and lose the unsaved annotation changes?", path.display()),
+            Pending::Quit => "Quit with unsaved annotation changes?".to_string(),
+        };
+        let mut choice = None;
+        egui::Modal::new(egui::Id::unique("unsaved-changes")).show(ctx, |ui| {
+            ui.heading("Unsaved changes");
+            ui.label(question);
+            ui.horizontal(|ui| {
+                if ui.button("Save first").clicked() {
+                    choice = Some(Choice::Save);
+                }
+                if ui.button("Discard changes").clicked() {
+                    choice = Some(Choice::Discard);
+                }
+                if ui.button("Cancel").clicked() {
+                    choice = Some(Choice::Cancel);
+                }
+            });
+        });
+        let Some(choice) = choice else { return };
+        self.pending = None;
+        let go_on = match choice {
+            Choice::Cancel => false,
+            Choice::Save => self.dataset.save(),
+            Choice::Discard => true,
+        };
+        if !go_on {
+            return;
+        }
+        match pending {
+            Pending::Open(path) => self.dataset.open_discarding(ctx, &path),
+            Pending::Quit => {
+                self.allow_close = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+}
+
+enum Choice {
+    Save,
+    Discard,
+    Cancel,
+}
+
+impl eframe::App for Studio {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.update(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.draw(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings());
+    }
+}
+
+/// Opens the studio window (blocks until it is closed). `paths` are opened as with
+/// `facestudio open`.
+pub fn run(paths: Vec<PathBuf>) -> eframe::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("facestudio")
+            .with_inner_size([1400.0, 900.0])
+            .with_drag_and_drop(true),
+        persist_window: true,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "facestudio",
+        options,
+        Box::new(move |cc| Ok(Box::new(Studio::from_creation_context(cc, paths)))),
+    )
+}

@@ -1,0 +1,62 @@
+//! Messages for the user: errors from any panel or job appear here as readable text, never as a
+//! crash, and stay until dismissed.
+
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub is_error: bool,
+}
+
+/// Shared by every panel (cloning shares the list).
+#[derive(Clone, Default)]
+pub struct Notices {
+    list: Arc<Mutex<Vec<Notice>>>,
+}
+
+/// Notices kept; older ones are dropped so a job failing in a loop cannot grow the list forever.
+const MAX_NOTICES: usize = 20;
+
+impl Notices {
+    fn push(&self, text: String, is_error: bool) {
+        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        list.push(Notice { text, is_error });
+        let excess = list.len().saturating_sub(MAX_NOTICES);
+        list.drain(..excess);
+    }
+
+    pub fn error(&self, text: impl Into<String>) {
+        self.push(text.into(), true);
+    }
+
+    pub fn info(&self, text: impl Into<String>) {
+        self.push(text.into(), false);
+    }
+
+    pub fn all(&self) -> Vec<Notice> {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The notices with a dismiss button each; nothing when there are none.
+    pub fn show(&self, ui: &mut egui::Ui) {
+        let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
+        let mut dismissed = None;
+        for (i, notice) in list.iter().enumerate() {
+            ui.horizontal(|ui| {
+                let color = if notice.is_error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+                if ui.small_button("x").on_hover_text("Dismiss").clicked() {
+                    dismissed = Some(i);
+                }
+                ui.colored_label(color, &notice.text);
+            });
+        }
+        if let Some(i) = dismissed {
+            list.remove(i);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}

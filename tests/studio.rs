@@ -1,0 +1,323 @@
+//! The studio driven headlessly through egui_kittest: every panel, as a user would use it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui::{Event, Key, Modifiers, PointerButton, Pos2, Vec2};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use facestudio::app::{Settings, Source, Studio, Tab};
+use facestudio::dataset::synth::{SynthConfig, generate};
+use facestudio::dataset::{Dataset, SplitKind};
+
+fn studio(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, Studio> {
+    Harness::builder().with_size([1400.0, 900.0]).build_eframe(move |_cc| Studio::new(settings, paths))
+}
+
+/// Steps frames until `done` holds (background jobs finish on their own threads).
+fn step_until(harness: &mut Harness<'_, Studio>, what: &str, timeout_s: u64, done: impl Fn(&Studio) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(timeout_s);
+    while !done(harness.state()) {
+        let errors: Vec<String> =
+            harness.state().notices.all().into_iter().filter(|n| n.is_error).map(|n| n.text).collect();
+        assert!(errors.is_empty(), "while waiting for {what}: {errors:?}");
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    harness.step();
+}
+
+/// A file dropped on the window, as the windowing layer hands it over.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn synth(dir: &Path, images: usize) {
+    generate(dir, &SynthConfig::new(images, 21)).unwrap();
+}
+
+/// A primary-button drag in small moves, as a hand would do it.
+fn drag(harness: &mut Harness<'_, Studio>, from: Pos2, by: Vec2) {
+    harness.event(Event::PointerMoved(from));
+    harness.step();
+    harness.event(Event::PointerButton {
+        pos: from,
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers: Modifiers::NONE,
+    });
+    harness.step();
+    for i in 1..=5 {
+        harness.event(Event::PointerMoved(from + by * (i as f32 / 5.0)));
+        harness.step();
+    }
+    let to = from + by;
+    harness.event(Event::PointerButton {
+        pos: to,
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers: Modifiers::NONE,
+    });
+    harness.step();
+    harness.step();
+}
+
+#[test]
+fn browse_select_an_image_and_see_its_faces() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 8);
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()]);
+    step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
+    assert_eq!(harness.state().tab, Tab::Dataset);
+    let (dataset, _) = Dataset::open(dir.path()).unwrap();
+    let split = dataset.split(SplitKind::Train).unwrap();
+    let image = split.images.iter().find(|i| i.faces.len() >= 2).expect("an image with faces");
+    let name = image.path.rsplit('/').next().unwrap().to_string();
+    harness.get_by_label_contains(&name).click();
+    step_until(&mut harness, "the image", 30, |s| s.dataset.drawn_faces > 0);
+    assert_eq!(harness.state().dataset.drawn_faces, image.faces.len());
+    harness.get_by_label(&format!("{} faces", image.faces.len()));
+    assert_eq!(harness.state().recent(), &[dir.path().to_path_buf()]);
+}
+
+#[test]
+fn move_a_box_undo_redo_save_and_find_the_change_after_reloading() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 8);
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()]);
+    step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
+    let (dataset, _) = Dataset::open(dir.path()).unwrap();
+    let split = dataset.split(SplitKind::Train).unwrap();
+    let (index, image) = split
+        .images
+        .iter()
+        .enumerate()
+        .find(|(_, i)| i.faces.iter().any(|f| f.bbox.width() > 40.0))
+        .expect("an image with a big face");
+    let face = image.faces.iter().position(|f| f.bbox.width() > 40.0).unwrap();
+    let original = image.faces[face].bbox;
+    let name = image.path.rsplit('/').next().unwrap().to_string();
+    harness.get_by_label_contains(&name).click();
+    step_until(&mut harness, "the image", 30, |s| s.dataset.drawn_faces > 0);
+
+    // Select the face with a click (the inspector opens), then drag it: grab it near its top-left
+    // corner, away from the landmarks and the corner handles, towards the middle of the image (a
+    // box is kept inside the image).
+    let rect = harness.state().dataset.face_screen_rect(face).unwrap();
+    let grab = rect.min + rect.size() * 0.15;
+    harness.event(Event::PointerMoved(grab));
+    harness.event(Event::PointerButton {
+        pos: grab,
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers: Modifiers::NONE,
+    });
+    harness.step();
+    harness.event(Event::PointerButton {
+        pos: grab,
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers: Modifiers::NONE,
+    });
+    for _ in 0..3 {
+        harness.step();
+    }
+    assert_eq!(harness.state().dataset.selected_face, Some(face));
+
+    let rect = harness.state().dataset.face_screen_rect(face).unwrap();
+    let grab = rect.min + rect.size() * 0.15;
+    let view = harness.state().dataset.view.transform.unwrap();
+    let scale = view.scale;
+    let [w, h] = harness.state().dataset.view.image_size();
+    let middle = view.to_screen(facestudio::geometry::Point { x: w as f32 / 2.0, y: h as f32 / 2.0 });
+    let by = Vec2::new(30.0 * (middle.x - rect.center().x).signum(), 15.0 * (middle.y - rect.center().y).signum());
+    drag(&mut harness, grab, by);
+    let current = |h: &Harness<'_, Studio>| {
+        h.state().dataset.dataset.as_ref().unwrap().split(SplitKind::Train).unwrap().images[index].faces[face].bbox
+    };
+    let moved = current(&harness);
+    assert!((moved.x1() - original.x1() - by.x / scale).abs() < 1.0, "{moved:?} vs {original:?}, {by:?}");
+    assert!((moved.y1() - original.y1() - by.y / scale).abs() < 1.0, "{moved:?} vs {original:?}, {by:?}");
+    assert!(harness.state().dataset.has_unsaved_changes());
+    harness.get_by_label_contains("unsaved changes");
+
+    harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    harness.step();
+    assert_eq!(current(&harness), original, "undo");
+    assert!(!harness.state().dataset.has_unsaved_changes());
+    harness.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    harness.step();
+    assert_eq!(current(&harness), moved, "redo");
+
+    harness.get_by_label("Save").click();
+    harness.step();
+    assert!(!harness.state().dataset.has_unsaved_changes());
+    let (reloaded, _) = Dataset::open(dir.path()).unwrap();
+    let saved = reloaded.split(SplitKind::Train).unwrap().images[index].faces[face].bbox;
+    assert!((saved.x1() - moved.x1()).abs() <= 1.0 && (saved.y1() - moved.y1()).abs() <= 1.0, "{saved:?}");
+    assert!(dir.path().join("wider_face_split/wider_face_train_bbx_gt.txt.bak").is_file());
+}
+
+#[test]
+fn opening_another_folder_with_unsaved_changes_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 4);
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()]);
+    step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
+    let first = harness.state().dataset.visible[0];
+    harness.state_mut().dataset.selected = Some(first);
+    step_until(&mut harness, "the image", 30, |s| s.dataset.view.transform.is_some());
+    harness.state_mut().dataset.tool = facestudio::app::Tool::Draw;
+    let rect = harness.state().dataset.view.transform.map(|t| t.origin).unwrap();
+    drag(&mut harness, rect + Vec2::new(5.0, 5.0), Vec2::new(40.0, 40.0));
+    assert!(harness.state().dataset.has_unsaved_changes(), "a new face was drawn");
+    let path = dir.path().to_path_buf();
+    let ctx = harness.ctx.clone();
+    harness.state_mut().dataset.open(&ctx, &path);
+    harness.step();
+    harness.step();
+    harness.get_by_label("Unsaved changes");
+    harness.get_by_label("Cancel").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().dataset.has_unsaved_changes(), "cancel keeps the edits");
+    assert!(harness.query_by_label("Unsaved changes").is_none());
+}
+
+#[test]
+fn train_a_tiny_model_and_watch_points_arrive_then_pause_and_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 8);
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), Vec::new());
+    harness.get_by_label("Train").click();
+    harness.step();
+    {
+        let form = &mut harness.state_mut().train.form;
+        form.data = dir.path().display().to_string();
+        form.preset = "tiny".into();
+        form.epochs = 50;
+        form.batch = 2;
+        form.image_size = 64;
+        form.val_every = 0;
+        form.out = runs.path().join("ui-run").display().to_string();
+    }
+    harness.state_mut().train.runs_dir = runs.path().display().to_string();
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "chart points", 120, |s| s.train.live.as_ref().is_some_and(|(_, c)| c.point_count() >= 2));
+    harness.get_by_label("Pause").click();
+    step_until(&mut harness, "the pause", 60, |s| {
+        s.train.live.as_ref().is_some_and(|(_, c)| c.status.contains("paused"))
+    });
+    let points = harness.state().train.live.as_ref().unwrap().1.point_count();
+    for _ in 0..20 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(harness.state().train.live.as_ref().unwrap().1.point_count(), points, "no steps while paused");
+    harness.get_by_label("Stop").click();
+    step_until(&mut harness, "the stop", 60, |s| !s.train.is_running());
+    let curves = &harness.state().train.live.as_ref().unwrap().1;
+    assert!(curves.finished && curves.status.contains("stopped"), "{}", curves.status);
+    assert!(runs.path().join("ui-run/metrics.jsonl").is_file());
+}
+
+#[test]
+fn drop_a_photo_detect_27_faces_move_the_slider_and_export() {
+    let Some(assets) = common::assets("drop_a_photo_detect_27_faces_move_the_slider_and_export") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        model_path: assets.join("weights/mobilenet0.25_Final.pth").display().to_string(),
+        model_preset: Some("fd1mb-mnet".into()),
+        ..Settings::default()
+    };
+    let mut harness = studio(settings, Vec::new());
+    harness.get_by_label("Detect").click();
+    harness.step();
+    harness.get_by_label("Load model").click();
+    harness.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(assets.join("photos/test.jpg"))));
+    step_until(&mut harness, "the detections", 180, |s| {
+        s.detect.photos.first().is_some_and(|p| p.candidates.is_some())
+    });
+    harness.get_by_label("27 faces");
+    let passes = harness.state().detect.forward_passes.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(passes, 1);
+
+    harness.get_by_role_and_label(Role::Slider, "confidence").set_value_accesskit(0.9);
+    harness.step();
+    harness.step();
+    let count = harness.state_mut().detect.detections().unwrap().len();
+    assert!(count < 27 && count > 0, "{count} faces at 0.9");
+    harness.get_by_label(&format!("{count} faces"));
+    assert_eq!(harness.state().detect.forward_passes.load(std::sync::atomic::Ordering::Relaxed), passes);
+
+    harness.state_mut().detect.export_dir = out.path().display().to_string();
+    for format in ["CSV", "WIDER txt", "PNG"] {
+        harness.get_by_label(format).click();
+        harness.step();
+    }
+    harness.get_by_label("Export all").click();
+    harness.step();
+    for ext in ["json", "csv", "txt", "png"] {
+        assert!(out.path().join(format!("photos/test.{ext}")).is_file(), "photos/test.{ext} missing");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("photos/test.json")).unwrap()).unwrap();
+    assert_eq!(json["detections"].as_array().unwrap().len(), count);
+}
+
+#[test]
+fn evaluate_a_prediction_folder_and_browse_the_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 8);
+    let (dataset, _) = Dataset::open(dir.path()).unwrap();
+    let val = dataset.split(SplitKind::Val).unwrap();
+    let pred = tempfile::tempdir().unwrap();
+    // The ground truth itself, minus the first face of the first image: AP below 1, one miss.
+    for (i, image) in val.images.iter().enumerate() {
+        let folder = pred.path().join(image.event());
+        std::fs::create_dir_all(&folder).unwrap();
+        let faces: Vec<_> = image.faces.iter().skip(usize::from(i == 0)).collect();
+        let mut text = format!("{}\n{}\n", image.stem(), faces.len());
+        for f in faces {
+            let [x, y, w, h] = f.bbox.to_xywh();
+            text.push_str(&format!("{x} {y} {w} {h} 0.9\n"));
+        }
+        std::fs::write(folder.join(format!("{}.txt", image.stem())), text).unwrap();
+    }
+    let mut harness = studio(Settings::default(), Vec::new());
+    harness.get_by_label("Evaluate").click();
+    harness.step();
+    {
+        let panel = &mut harness.state_mut().evaluate;
+        panel.gt_dir = dir.path().display().to_string();
+        panel.source = Source::Predictions;
+        panel.pred_dir = pred.path().display().to_string();
+    }
+    // The form changed (a folder instead of a model): lay it out before clicking.
+    harness.step();
+    harness.get_by_label("Run evaluation").click();
+    step_until(&mut harness, "the evaluation", 60, |s| s.evaluate.outcome.is_some());
+    let ap = harness.state().evaluate.outcome.as_ref().unwrap().report.settings[0].ap;
+    assert!(ap > 0.5 && ap < 1.0, "{ap}");
+    harness.get_by_label(&format!("{ap:.4}"));
+    let rows = &harness.state().evaluate.rows;
+    assert_eq!(rows.len(), val.images.len());
+    assert_eq!(rows[0].missed, 1, "the image with the dropped face comes first");
+    let label = format!("{}/{}: 1 missed", val.images[0].event(), val.images[0].stem());
+    harness.get_by_label_contains(&label).click();
+    step_until(&mut harness, "the error image", 30, |s| s.evaluate.selected.is_some());
+}
