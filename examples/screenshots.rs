@@ -1,6 +1,8 @@
 //! Renders the README's screenshots from the running studio (egui_kittest with the wgpu
 //! renderer; lavapipe is enough): `FACESTUDIO_ASSETS=../shared/assets cargo run --release
-//! --example screenshots` writes docs/screenshots/{dataset,train,evaluate,detect}.png.
+//! --example screenshots` writes docs/screenshots/{dataset,train,evaluate,detect}.png. With
+//! `FACESTUDIO_SCREENSHOT_RUNS=DIR` the Train panel also overlays the runs in DIR (e.g. one kept
+//! by the `train_tiny` benchmark).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -68,6 +70,14 @@ fn main() {
         form.lr_schedule = "paper".into();
         form.val_every = 1;
         form.out = runs.path().join("tiny-synthetic").display().to_string();
+    }
+    if let Some(dir) = std::env::var_os("FACESTUDIO_SCREENSHOT_RUNS") {
+        let train = &mut harness.state_mut().train;
+        train.runs_dir = PathBuf::from(dir).display().to_string();
+        train.scan_runs();
+        for run in &mut train.runs {
+            run.overlay = true;
+        }
     }
     harness.state_mut().train.start();
     wait(&mut harness, "the run", 900, |s| !s.train.is_running());

@@ -13,6 +13,7 @@ use super::notices::Notices;
 use super::overlay::{self, ColorBy, LANDMARK_RADIUS};
 use super::thumbnails::Thumbnails;
 use super::viewer::{ImageTransform, ImageView};
+use super::widgets::text_field;
 use crate::dataset::{
     Blur, Dataset, Expression, Face, FaceLandmarks, Illumination, LandmarkFlag, LoadReport, Occlusion, Pose, Split,
     SplitKind,
@@ -396,9 +397,7 @@ impl DatasetPanel {
 
     fn browser(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            ui.label("Folder");
-            let field =
-                ui.add(egui::TextEdit::singleline(&mut self.path_field).hint_text("path to a WIDER FACE folder"));
+            let field = text_field(ui, "Folder", &mut self.path_field, "path to a WIDER FACE folder");
             let entered = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
             if (ui.button("Open").clicked() || entered) && !self.path_field.trim().is_empty() {
                 let path = PathBuf::from(self.path_field.trim());
@@ -448,10 +447,7 @@ impl DatasetPanel {
             });
         });
         egui::CollapsingHeader::new("Filters").default_open(false).show(ui, |ui| self.filter_controls(ui));
-        ui.horizontal(|ui| {
-            ui.label("Search");
-            ui.add(egui::TextEdit::singleline(&mut self.filters.search).hint_text("file name"));
-        });
+        text_field(ui, "Search", &mut self.filters.search, "file name");
         ui.label(format!("{} images shown", self.visible.len()));
         ui.separator();
         self.image_list(ui);

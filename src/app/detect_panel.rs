@@ -12,6 +12,7 @@ use image::RgbImage;
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::overlay;
+use super::widgets::text_field;
 use super::viewer::ImageView;
 use crate::detect::{
     Candidates, DetectOptions, Detection, Detector, ExportFormat, ImageDetections, InputSize, load_image,
@@ -268,10 +269,7 @@ impl DetectPanel {
 
     fn controls(&mut self, ui: &mut egui::Ui) {
         ui.heading("Model");
-        ui.horizontal(|ui| {
-            ui.label("File");
-            ui.add(egui::TextEdit::singleline(&mut self.model_path).hint_text("model.bpk, .pth or .safetensors"));
-        });
+        text_field(ui, "File", &mut self.model_path, "model.bpk, .pth or .safetensors");
         egui::ComboBox::from_label("Preset (PyTorch checkpoints)")
             .selected_text(self.preset.as_deref().unwrap_or("none: facestudio model file"))
             .show_ui(ui, |ui| {
@@ -315,7 +313,7 @@ impl DetectPanel {
         ui.heading("Photos");
         ui.weak("Drop photos or folders on the window, or type a path:");
         ui.horizontal(|ui| {
-            ui.add(egui::TextEdit::singleline(&mut self.add_field).hint_text("photo or folder"));
+            text_field(ui, "Path", &mut self.add_field, "photo or folder");
             if ui.button("Add").clicked() && !self.add_field.trim().is_empty() {
                 let path = PathBuf::from(self.add_field.trim());
                 self.add_photos(&[path]);
@@ -344,10 +342,7 @@ impl DetectPanel {
         }
         ui.separator();
         ui.heading("Export");
-        ui.horizontal(|ui| {
-            ui.label("Folder");
-            ui.text_edit_singleline(&mut self.export_dir);
-        });
+        text_field(ui, "Export folder", &mut self.export_dir, "where the files go");
         ui.horizontal(|ui| {
             for (format, name) in [
                 (ExportFormat::Json, "JSON"),

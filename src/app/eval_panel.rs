@@ -12,6 +12,7 @@ use image::RgbImage;
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::viewer::ImageView;
+use super::widgets::text_field;
 use crate::dataset::SplitKind;
 use crate::detect::Detector;
 use crate::eval::{
@@ -308,17 +309,14 @@ impl EvalPanel {
 
     fn form(&mut self, ui: &mut egui::Ui) {
         ui.heading("Ground truth");
-        ui.add(egui::TextEdit::singleline(&mut self.gt_dir).hint_text("dataset folder or official .mat folder"));
+        text_field(ui, "Folder", &mut self.gt_dir, "dataset folder or official .mat folder");
         ui.horizontal(|ui| {
             ui.label("Split");
             for kind in [SplitKind::Val, SplitKind::Train] {
                 ui.selectable_value(&mut self.split, kind, kind.name());
             }
         });
-        ui.horizontal(|ui| {
-            ui.label("Images");
-            ui.add(egui::TextEdit::singleline(&mut self.images_dir).hint_text("only for the official .mat folder"));
-        });
+        text_field(ui, "Images", &mut self.images_dir, "only for the official .mat folder");
         ui.heading("Predictions");
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.source, Source::Model, "Run a model");
@@ -326,7 +324,7 @@ impl EvalPanel {
         });
         match self.source {
             Source::Model => {
-                ui.add(egui::TextEdit::singleline(&mut self.model_path).hint_text("model.bpk, .pth or .safetensors"));
+                text_field(ui, "Model", &mut self.model_path, "model.bpk, .pth or .safetensors");
                 egui::ComboBox::from_id_salt("eval-preset")
                     .selected_text(self.preset.as_deref().unwrap_or("facestudio model file"))
                     .show_ui(ui, |ui| {
@@ -335,13 +333,10 @@ impl EvalPanel {
                             ui.selectable_value(&mut self.preset, Some(name.to_string()), name);
                         }
                     });
-                ui.horizontal(|ui| {
-                    ui.label("Device");
-                    ui.add(egui::TextEdit::singleline(&mut self.device).desired_width(80.0));
-                });
+                text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
             }
             Source::Predictions => {
-                ui.add(egui::TextEdit::singleline(&mut self.pred_dir).hint_text("<folder>/<event>/<image>.txt"));
+                text_field(ui, "Folder", &mut self.pred_dir, "<folder>/<event>/<image>.txt");
             }
         }
         ui.horizontal(|ui| {

@@ -11,6 +11,7 @@ mod overlay;
 mod thumbnails;
 mod train_panel;
 mod viewer;
+mod widgets;
 
 use std::path::PathBuf;
 

@@ -335,8 +335,8 @@ impl TrainPanel {
         ui.add_enabled_ui(!running, |ui| {
             let f = &mut self.form;
             egui::Grid::new("train-form-grid").num_columns(2).show(ui, |ui| {
-                ui.label("Dataset");
-                ui.text_edit_singleline(&mut f.data);
+                let label = ui.label("Dataset");
+                ui.text_edit_singleline(&mut f.data).labelled_by(label.id);
                 ui.end_row();
                 ui.label("Preset");
                 egui::ComboBox::from_id_salt("preset").selected_text(&f.preset).show_ui(ui, |ui| {
@@ -361,15 +361,17 @@ impl TrainPanel {
                     }
                 });
                 ui.end_row();
-                ui.label("Device");
+                let label = ui.label("Device");
                 ui.text_edit_singleline(&mut f.device)
+                    .labelled_by(label.id)
                     .on_hover_text("cpu, wgpu[:N] or cuda[:N]; several, comma-separated, train data-parallel");
                 ui.end_row();
-                ui.label("Backbone weights");
-                ui.add(egui::TextEdit::singleline(&mut f.backbone_weights).hint_text("optional ImageNet .pth"));
+                let label = ui.label("Backbone weights");
+                ui.add(egui::TextEdit::singleline(&mut f.backbone_weights).hint_text("optional ImageNet .pth"))
+                    .labelled_by(label.id);
                 ui.end_row();
-                ui.label("Output folder");
-                ui.text_edit_singleline(&mut f.out);
+                let label = ui.label("Output folder");
+                ui.text_edit_singleline(&mut f.out).labelled_by(label.id);
                 ui.end_row();
                 ui.label("Validate every");
                 ui.add(egui::DragValue::new(&mut f.val_every).range(0..=100).suffix(" epochs"));
@@ -407,8 +409,8 @@ impl TrainPanel {
     fn runs_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Runs");
         ui.horizontal(|ui| {
-            ui.label("Folder");
-            if ui.text_edit_singleline(&mut self.runs_dir).lost_focus() {
+            let label = ui.label("Runs folder");
+            if ui.text_edit_singleline(&mut self.runs_dir).labelled_by(label.id).lost_focus() {
                 self.runs.clear();
                 self.scan_runs();
             }
@@ -462,6 +464,7 @@ impl TrainPanel {
             });
             columns[1].label("Validation AP (by epoch)");
             chart(&mut columns[1], "ap", height, |plot| {
+                plot.set_plot_bounds_y(0.0..=1.0);
                 for (run, curves) in &shown {
                     for (series, points) in &curves.ap {
                         plot.line(Line::new(name(run, series), thin(points)));
