@@ -2,7 +2,7 @@
 //! (all faces, at the original image size, as the evaluation protocol does) with the time it
 //! took. Target: AP ≥ 0.8 within a few minutes.
 //!
-//! Knobs: `FACESTUDIO_BENCH_IMAGES` (300), `FACESTUDIO_BENCH_EPOCHS` (30), `FACESTUDIO_BENCH_SIZE`
+//! Knobs: `FACESTUDIO_BENCH_IMAGES` (300), `FACESTUDIO_BENCH_EPOCHS` (36), `FACESTUDIO_BENCH_SIZE`
 //! (192), `FACESTUDIO_BENCH_BATCH` (8), `FACESTUDIO_BENCH_SCHEDULE` (paper),
 //! `FACESTUDIO_BENCH_VAL_EVERY` (3), `FACESTUDIO_BENCH_OUT` (keep the run folder there; the
 //! studio's Train panel can overlay it).
@@ -27,7 +27,7 @@ fn main() {
         data: data.path().to_path_buf(),
         preset: "tiny".into(),
         out: std::env::var_os("FACESTUDIO_BENCH_OUT").map_or_else(|| runs.path().join("tiny"), Into::into),
-        epochs: knob("FACESTUDIO_BENCH_EPOCHS", 30),
+        epochs: knob("FACESTUDIO_BENCH_EPOCHS", 36),
         batch: knob("FACESTUDIO_BENCH_BATCH", 8),
         image_size: knob("FACESTUDIO_BENCH_SIZE", 192),
         lr_schedule: knob("FACESTUDIO_BENCH_SCHEDULE", "paper".to_string()),
@@ -73,7 +73,10 @@ fn main() {
         }
     }
     handle.join();
-    println!("training speed {images_per_s:.1} images/s; best AP {:.4} at epoch {} ({:.1} min)", best.0, best.1, best.2);
+    println!(
+        "training speed {images_per_s:.1} images/s; best AP {:.4} at epoch {} ({:.1} min)",
+        best.0, best.1, best.2
+    );
     match reached {
         Some((epoch, minutes)) => println!("AP >= 0.8 first reached at epoch {epoch}, after {minutes:.1} min"),
         None => println!("AP >= 0.8 not reached"),

@@ -71,18 +71,27 @@ fn main() {
         form.val_every = 1;
         form.out = runs.path().join("tiny-synthetic").display().to_string();
     }
-    if let Some(dir) = std::env::var_os("FACESTUDIO_SCREENSHOT_RUNS") {
-        let train = &mut harness.state_mut().train;
-        train.runs_dir = PathBuf::from(dir).display().to_string();
-        train.scan_runs();
-        for run in &mut train.runs {
-            run.overlay = true;
+    let model = match std::env::var_os("FACESTUDIO_SCREENSHOT_RUNS") {
+        Some(dir) => {
+            // Finished runs, overlaid (their curves come from metrics.jsonl).
+            let dir = PathBuf::from(dir);
+            let train = &mut harness.state_mut().train;
+            train.runs_dir = dir.display().to_string();
+            train.scan_runs();
+            for run in &mut train.runs {
+                run.overlay = true;
+            }
+            let first = train.runs.first().map(|r| r.dir.join("model.bpk"));
+            wait(&mut harness, "the runs", 30, |s| s.train.runs.iter().all(|r| r.curves.point_count() > 0));
+            first.expect("a run with metrics.jsonl in FACESTUDIO_SCREENSHOT_RUNS")
         }
-    }
-    harness.state_mut().train.start();
-    wait(&mut harness, "the run", 900, |s| !s.train.is_running());
+        None => {
+            harness.state_mut().train.start();
+            wait(&mut harness, "the run", 900, |s| !s.train.is_running());
+            runs.path().join("tiny-synthetic/model.bpk")
+        }
+    };
     save(&mut harness, &out, "train");
-    let model = runs.path().join("tiny-synthetic/model.bpk");
     drop(harness);
 
     // Evaluate: the real MobileNet checkpoint when the assets are there, else the tiny model.

@@ -12,8 +12,8 @@ use image::RgbImage;
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::overlay;
-use super::widgets::text_field;
 use super::viewer::ImageView;
+use super::widgets::text_field;
 use crate::detect::{
     Candidates, DetectOptions, Detection, Detector, ExportFormat, ImageDetections, InputSize, load_image,
 };

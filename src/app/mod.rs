@@ -378,3 +378,36 @@ pub fn run(paths: Vec<PathBuf>) -> eframe::Result<()> {
         Box::new(move |cc| Ok(Box::new(Studio::from_creation_context(cc, paths)))),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the studio saves on exit is what it starts from next time.
+    #[test]
+    fn settings_survive_a_save_and_a_restart() {
+        let settings = Settings {
+            recent: vec![PathBuf::from("/data/widerface"), PathBuf::from("/data/synth")],
+            tab: Tab::Train,
+            train_form: TrainForm { preset: "tiny".into(), epochs: 12, ..TrainForm::default() },
+            runs_dir: Some("/runs".into()),
+            model_path: "/models/tiny.bpk".into(),
+            model_preset: None,
+        };
+        let text = serde_json::to_string(&settings).unwrap();
+        let restored: Settings = serde_json::from_str(&text).unwrap();
+        assert_eq!(Studio::new(restored, Vec::new()).settings(), settings);
+    }
+
+    #[test]
+    fn recent_folders_are_unique_newest_first_and_bounded() {
+        let mut studio = Studio::new(Settings::default(), Vec::new());
+        for i in 0..12 {
+            studio.remember(PathBuf::from(format!("/d/{i}")));
+        }
+        studio.remember(PathBuf::from("/d/5"));
+        assert_eq!(studio.recent().len(), MAX_RECENT);
+        assert_eq!(studio.recent()[0], PathBuf::from("/d/5"));
+        assert_eq!(studio.recent().iter().filter(|p| **p == PathBuf::from("/d/5")).count(), 1);
+    }
+}

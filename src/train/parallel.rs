@@ -52,23 +52,26 @@ impl Replicas {
     pub fn step(&self, model: &RetinaFace, samples: &[Sample], setup: &LossSetup) -> Result<StepOutput, String> {
         let shares = split_evenly(samples.len(), self.devices.len());
         let total_images = samples.len().max(1) as f32;
+        // The main replica runs on this thread: batch norm keeps its running statistics per
+        // thread, and only the main model's statistics are kept (as in burn-train); running it
+        // on a fresh thread each step would leave them behind on threads that no longer exist.
+        let share = |i: usize, replica: RetinaFace| {
+            let range = shares[i].clone();
+            let weight = range.len() as f32 / total_images;
+            replica_step(replica, &samples[range], &self.anchors[i], &self.devices[i], setup, weight)
+        };
         let results: Vec<Result<ReplicaOutput, String>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = shares
-                .iter()
-                .enumerate()
-                .map(|(i, range)| {
-                    let device = &self.devices[i];
-                    let anchors = &self.anchors[i];
-                    let chunk = &samples[range.clone()];
-                    let weight = chunk.len() as f32 / total_images;
-                    let replica = if i == 0 { model.clone() } else { model.clone().fork(device) };
-                    scope.spawn(move || replica_step(replica, chunk, anchors, device, setup, weight))
+            let others: Vec<_> = (1..shares.len())
+                .map(|i| {
+                    let replica = model.clone().fork(&self.devices[i]);
+                    scope.spawn(move || share(i, replica))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("a training replica panicked".to_string())))
-                .collect()
+            let mut results = vec![share(0, model.clone())];
+            results.extend(
+                others.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a training replica panicked".to_string()))),
+            );
+            results
         });
         let mut loss = 0.0f32;
         let mut stages: Vec<StageTerms> = Vec::new();
@@ -202,5 +205,34 @@ mod tests {
         let diff = (out_a - out_b).abs().max().into_scalar::<f32>();
         assert!(moved > 1e-4, "the step changed nothing ({moved})");
         assert!(diff <= 1e-3 * moved, "two replicas differ by {diff} (the step moved outputs by {moved})");
+    }
+
+    /// Batch norm's running statistics are kept per thread: steps through `Replicas` on one
+    /// device must leave the model exactly as plain steps on this thread do (a replica on a
+    /// fresh thread each step once left inference with stale statistics and AP 0).
+    #[test]
+    fn steps_on_one_device_keep_the_running_statistics() {
+        let device = Device::flex().autodiff();
+        let config = RetinaFaceConfig::preset("tiny").unwrap();
+        let setup = LossSetup::for_model(&config);
+        let start = RetinaFace::new(&config, &device);
+        let batch = [sample(64)];
+        let replicas = Replicas::new(vec![device.clone()], &start, 64);
+        let anchors = anchor_tensor(&config.anchors, 64, 64, &device);
+        let (mut a, mut b) = (start.clone(), start);
+        let (mut optim_a, mut optim_b) = (sgd(0.9, 5e-4), sgd(0.9, 5e-4));
+        for _ in 0..3 {
+            let grads = replicas.step(&a, &batch, &setup).unwrap().grads.unwrap();
+            a = optim_a.step(0.01, a, grads);
+            let tensors = Batch::new(&batch, &config.input, &device);
+            let (total, _) = batch_loss(&b, &tensors, &anchors, &setup);
+            let grads = GradientsParams::from_grads(total.backward(), &b);
+            b = optim_b.step(0.01, b, grads);
+        }
+        let input = Tensor::<4>::random([1, 3, 64, 64], burn::tensor::Distribution::Default, &Device::flex());
+        let out_a = a.valid().forward(input.clone()).last().logits.clone();
+        let out_b = b.valid().forward(input).last().logits.clone();
+        let diff = (out_a - out_b).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-4, "inference differs by {diff}");
     }
 }
