@@ -13,7 +13,7 @@ use facestudio::dataset::augment::AugmentConfig;
 use facestudio::dataset::synth::{SynthConfig, generate};
 use facestudio::dataset::{Dataset, SplitKind};
 use facestudio::model::{DeviceChoice, RetinaFace, RetinaFaceConfig};
-use facestudio::train::{Batch, EpochLoader, LossSetup, TrainImage, anchor_tensor, batch_loss, sgd};
+use facestudio::train::{Batch, EpochLoader, LoaderPlan, LossSetup, TrainImage, anchor_tensor, batch_loss, sgd};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -52,7 +52,8 @@ fn main() {
         let mut optim = sgd(0.9, 5e-4);
         let anchors = anchor_tensor(&config.anchors, size, size, &device);
         let augment = AugmentConfig { size, ..AugmentConfig::default() };
-        let loader = EpochLoader::start(images.clone(), augment, batch, 1, 1, 0, 2, 2);
+        let plan = LoaderPlan { batch, seed: 1, epoch: 1, first: 0, workers: 2, depth: 2 };
+        let loader = EpochLoader::start(images.clone(), augment, plan);
         // Each loss read waits for the forward pass, which needs the previous step's update: the
         // time between two reads is one whole step, on any device.
         let mut reads = Vec::new();

@@ -59,18 +59,28 @@ pub struct EpochLoader {
     batches: usize,
 }
 
+/// Which batches of which epoch an `EpochLoader` makes, and with how many threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoaderPlan {
+    pub batch: usize,
+    /// The run's seed: with the epoch it fixes the image order and every augmentation.
+    pub seed: u64,
+    /// 1-based.
+    pub epoch: u32,
+    /// The first batch to make (a resumed run starts mid-epoch).
+    pub first: usize,
+    pub workers: usize,
+    /// Batches each worker may have ready ahead of the training step.
+    pub depth: usize,
+}
+
 impl EpochLoader {
-    #[allow(clippy::too_many_arguments)]
     pub fn start(
         images: std::sync::Arc<Vec<TrainImage>>,
         augment_config: AugmentConfig,
-        batch: usize,
-        seed: u64,
-        epoch: u32,
-        first: usize,
-        workers: usize,
-        depth: usize,
+        plan: LoaderPlan,
     ) -> EpochLoader {
+        let LoaderPlan { batch, seed, epoch, first, workers, depth } = plan;
         let order = std::sync::Arc::new(epoch_order(images.len(), seed, epoch));
         let batches = images.len() / batch.max(1);
         let workers_n = workers.max(1);

@@ -12,7 +12,7 @@ mod validate;
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
 };
-pub use loader::{EpochLoader, TrainImage};
+pub use loader::{EpochLoader, LoaderPlan, TrainImage};
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
 pub use parallel::{Replicas, StepOutput};
 pub use schedule::{LrSchedule, SCHEDULES, ScheduleError, sgd};

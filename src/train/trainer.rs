@@ -14,7 +14,7 @@ use burn::prelude::*;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 use serde::{Deserialize, Serialize};
 
-use super::loader::{EpochLoader, TrainImage};
+use super::loader::{EpochLoader, LoaderPlan, TrainImage};
 use super::parallel::Replicas;
 use super::schedule::{LrSchedule, sgd};
 use super::step::LossSetup;
@@ -254,16 +254,15 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
     let mut stopped = false;
     'epochs: while state.epoch <= config.epochs {
         let epoch = state.epoch;
-        let loader = EpochLoader::start(
-            images.clone(),
-            augment_config.clone(),
-            config.batch,
-            state.seed,
+        let plan = LoaderPlan {
+            batch: config.batch,
+            seed: state.seed,
             epoch,
-            state.batch,
-            config.workers,
-            2,
-        );
+            first: state.batch,
+            workers: config.workers,
+            depth: 2,
+        };
+        let loader = EpochLoader::start(images.clone(), augment_config.clone(), plan);
         let mut epoch_loss = (0.0f64, 0usize);
         for (index, loaded) in loader {
             match poll_control(control, log, state.step) {
