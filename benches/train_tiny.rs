@@ -34,6 +34,7 @@ fn main() {
         device: DeviceSet::default(),
         backbone_weights: None,
         max_steps: None,
+        loss: None,
         val_every: knob("FACESTUDIO_BENCH_VAL_EVERY", 3),
         seed: 1,
         workers: 2,

@@ -13,7 +13,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 use super::notices::Notices;
 use crate::dataset::augment::AugmentConfig;
 use crate::model::{DeviceSet, PRESETS};
-use crate::train::{Control, SCHEDULES, TrainConfig, TrainEvent, TrainerHandle, spawn};
+use crate::train::{Control, LOSS_SETUPS, SCHEDULES, TrainConfig, TrainEvent, TrainerHandle, spawn};
 
 /// Plot series, each a list of `[x, y]`.
 pub type Series = BTreeMap<String, Vec<[f64; 2]>>;
@@ -151,6 +151,8 @@ pub struct TrainForm {
     pub val_every: u32,
     /// 0: no limit.
     pub max_steps: u64,
+    /// A named loss setup; `None`: the preset's own.
+    pub loss: Option<String>,
     pub resume: bool,
 }
 
@@ -168,6 +170,7 @@ impl Default for TrainForm {
             out: "runs/run1".into(),
             val_every: 1,
             max_steps: 0,
+            loss: None,
             resume: false,
         }
     }
@@ -191,6 +194,7 @@ impl TrainForm {
             device,
             backbone_weights: (!weights.is_empty()).then(|| PathBuf::from(weights)),
             max_steps: (self.max_steps > 0).then_some(self.max_steps),
+            loss: self.loss.clone(),
             val_every: self.val_every,
             seed: 1,
             workers: 2,
@@ -372,6 +376,16 @@ impl TrainPanel {
                 ui.end_row();
                 let label = ui.label("Output folder");
                 ui.text_edit_singleline(&mut f.out).labelled_by(label.id);
+                ui.end_row();
+                ui.label("Loss setup");
+                egui::ComboBox::from_id_salt("loss")
+                    .selected_text(f.loss.as_deref().unwrap_or("the preset's own"))
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut f.loss, None, "the preset's own");
+                        for name in LOSS_SETUPS {
+                            ui.selectable_value(&mut f.loss, Some(name.to_string()), name);
+                        }
+                    });
                 ui.end_row();
                 ui.label("Validate every");
                 ui.add(egui::DragValue::new(&mut f.val_every).range(0..=100).suffix(" epochs"));

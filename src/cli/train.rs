@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use facestudio::dataset::augment::AugmentConfig;
 use facestudio::model::{DeviceSet, PRESETS};
-use facestudio::train::{SCHEDULES, TrainConfig, TrainEvent, spawn};
+use facestudio::train::{LOSS_SETUPS, SCHEDULES, TrainConfig, TrainEvent, spawn};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args, Debug)]
@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// Stop after this many steps in total (writes a checkpoint).
     #[arg(long)]
     max_steps: Option<u64>,
+    /// Anchor matching and loss: report (0.7/0.3, cascade 0.5/0.4, OHEM 3:1) or pytorch-retinaface
+    /// (0.35/0.35, 7:1, box weight 2). Default: the report's for P2–P6 presets, else Pytorch_Retinaface's.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(LOSS_SETUPS))]
+    loss: Option<String>,
     /// Validate every K epochs (0: never).
     #[arg(long, default_value_t = 1)]
     val_every: u32,
@@ -63,6 +67,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         device: args.device,
         backbone_weights: args.backbone_weights,
         max_steps: args.max_steps,
+        loss: args.loss,
         val_every: args.val_every,
         seed: args.seed,
         workers: args.workers,

@@ -16,6 +16,6 @@ pub use loader::{EpochLoader, LoaderPlan, TrainImage};
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
 pub use parallel::{Replicas, StepOutput};
 pub use schedule::{LrSchedule, SCHEDULES, ScheduleError, sgd};
-pub use step::{Batch, LossSetup, anchor_tensor, batch_loss, decode_to_anchors};
+pub use step::{Batch, LOSS_SETUPS, LossSetup, anchor_tensor, batch_loss, decode_to_anchors};
 pub use trainer::{Control, RunState, StageTerms, TrainConfig, TrainEvent, TrainerHandle, read_metrics, spawn};
 pub use validate::{DetectProgress, EvalImage, detect_images};

@@ -86,7 +86,21 @@ impl LossSetup {
         cascade: MatchThresholds::REPORT_CASCADE,
         loss: LossConfig::REPORT,
     };
+
+    /// The named setups a run can ask for instead of the model's own: the report's (0.7/0.3,
+    /// cascade 0.5/0.4, 3 negatives per positive) or Pytorch_Retinaface's (0.35/0.35, validity
+    /// 0.2, 7 negatives per positive, box weight 2).
+    pub fn preset(name: &str) -> Option<LossSetup> {
+        match name {
+            "report" => Some(LossSetup::REPORT),
+            "pytorch-retinaface" => Some(LossSetup::PYTORCH_RETINAFACE),
+            _ => None,
+        }
+    }
 }
+
+/// The names `LossSetup::preset` knows.
+pub const LOSS_SETUPS: [&str; 2] = ["report", "pytorch-retinaface"];
 
 /// Anchors `[P, 4]` (`cx cy w h`, pixels) of a `width`×`height` input on `device`.
 pub fn anchor_tensor(spec: &AnchorSpec, width: u32, height: u32, device: &Device) -> Tensor<2> {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::loader::{EpochLoader, LoaderPlan, TrainImage};
 use super::parallel::Replicas;
 use super::schedule::{LrSchedule, sgd};
-use super::step::LossSetup;
+use super::step::{LOSS_SETUPS, LossSetup};
 use super::validate::{DetectProgress, EvalImage, detect_images};
 use crate::dataset::augment::AugmentConfig;
 use crate::dataset::{Dataset, SplitKind};
@@ -41,6 +41,10 @@ pub struct TrainConfig {
     pub backbone_weights: Option<PathBuf>,
     /// Stop after this many steps in total (for quick runs); the checkpoint is written.
     pub max_steps: Option<u64>,
+    /// The anchor matching and loss setup by name (`LOSS_SETUPS`); `None`: the model's own
+    /// (the report's for P2–P6 pyramids, Pytorch_Retinaface's for P3–P5).
+    #[serde(default)]
+    pub loss: Option<String>,
     /// Validation AP every this many epochs (0: never).
     pub val_every: u32,
     pub seed: u64,
@@ -222,7 +226,11 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
     let device = devices.first().cloned().ok_or("no training device given")?;
     let model_config = RetinaFaceConfig::preset(&config.preset).map_err(|e| e.to_string())?;
     let schedule = LrSchedule::preset(&config.lr_schedule).map_err(|e| e.to_string())?.rescaled(config.epochs);
-    let setup = LossSetup::for_model(&model_config);
+    let setup = match &config.loss {
+        Some(name) => LossSetup::preset(name)
+            .ok_or_else(|| format!("unknown loss setup {name:?}; setups: {}", LOSS_SETUPS.join(", ")))?,
+        None => LossSetup::for_model(&model_config),
+    };
 
     let state_path = config.out.join("state.json");
     let (mut model, mut optim, mut state) = if resume && state_path.exists() {
@@ -447,6 +455,7 @@ mod tests {
             device: DeviceSet::default(),
             backbone_weights: None,
             max_steps: None,
+            loss: None,
             val_every: 0,
             seed: 1,
             workers: 2,
@@ -493,6 +502,34 @@ mod tests {
         assert!(events.iter().any(|e| matches!(e, TrainEvent::Paused { .. })));
         assert!(dir.path().join("run/config.json").exists());
         handle.join();
+    }
+
+    #[test]
+    fn a_named_loss_setup_trains_and_an_unknown_one_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(&dir.path().join("data"), &SynthConfig::new(4, 2)).unwrap();
+        let mut named = config(&dir.path().join("data"), &dir.path().join("run"));
+        named.loss = Some("report".into());
+        named.max_steps = Some(1);
+        let handle = spawn(named, false);
+        next_matching(&handle, |e| matches!(e, TrainEvent::Finished { .. }));
+        handle.join();
+        let saved: TrainConfig =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/config.json")).unwrap()).unwrap();
+        assert_eq!(saved.loss.as_deref(), Some("report"));
+
+        let mut unknown = config(&dir.path().join("data"), &dir.path().join("run2"));
+        unknown.loss = Some("focal".into());
+        let handle = spawn(unknown, false);
+        let message = handle
+            .events
+            .iter()
+            .find_map(|e| match e {
+                TrainEvent::Error { message } => Some(message),
+                _ => None,
+            })
+            .expect("an error event");
+        assert!(message.contains("\"focal\"") && message.contains("pytorch-retinaface"), "{message}");
     }
 
     #[test]
