@@ -13,7 +13,7 @@ use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::overlay;
 use super::viewer::ImageView;
-use super::widgets::text_field;
+use super::widgets::{optional_choice, text_field};
 use crate::detect::{
     Candidates, DetectOptions, Detection, Detector, ExportFormat, ImageDetections, InputSize, load_image,
 };
@@ -270,19 +270,9 @@ impl DetectPanel {
     fn controls(&mut self, ui: &mut egui::Ui) {
         ui.heading("Model");
         text_field(ui, "File", &mut self.model_path, "model.bpk, .pth or .safetensors");
-        egui::ComboBox::from_label("Preset (PyTorch checkpoints)")
-            .selected_text(self.preset.as_deref().unwrap_or("none: facestudio model file"))
-            .show_ui(ui, |ui| {
-                ui.selectable_value(&mut self.preset, None, "none: facestudio model file");
-                for name in PRESETS {
-                    ui.selectable_value(&mut self.preset, Some(name.to_string()), name);
-                }
-            });
-        ui.horizontal(|ui| {
-            ui.label("Device");
-            ui.add(egui::TextEdit::singleline(&mut self.device).desired_width(80.0))
-                .on_hover_text("cpu, wgpu[:N] or cuda[:N]");
-        });
+        let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
+        optional_choice(ui, combo, &mut self.preset, "none: facestudio model file", &PRESETS);
+        text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
         ui.horizontal(|ui| {
             ui.label("Max size");
             ui.add(egui::DragValue::new(&mut self.max_size).range(0..=8192).suffix(" px"))

@@ -12,7 +12,7 @@ use image::RgbImage;
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::viewer::ImageView;
-use super::widgets::text_field;
+use super::widgets::{optional_choice, text_field};
 use crate::dataset::SplitKind;
 use crate::detect::Detector;
 use crate::eval::{
@@ -325,14 +325,8 @@ impl EvalPanel {
         match self.source {
             Source::Model => {
                 text_field(ui, "Model", &mut self.model_path, "model.bpk, .pth or .safetensors");
-                egui::ComboBox::from_id_salt("eval-preset")
-                    .selected_text(self.preset.as_deref().unwrap_or("facestudio model file"))
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut self.preset, None, "facestudio model file");
-                        for name in PRESETS {
-                            ui.selectable_value(&mut self.preset, Some(name.to_string()), name);
-                        }
-                    });
+                let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
+                optional_choice(ui, combo, &mut self.preset, "none: facestudio model file", &PRESETS);
                 text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
             }
             Source::Predictions => {

@@ -11,6 +11,7 @@ use crossbeam_channel::TryRecvError;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::notices::Notices;
+use super::widgets::optional_choice;
 use crate::dataset::augment::AugmentConfig;
 use crate::model::{DeviceSet, PRESETS};
 use crate::train::{Control, LOSS_SETUPS, SCHEDULES, TrainConfig, TrainEvent, TrainerHandle, spawn};
@@ -378,14 +379,13 @@ impl TrainPanel {
                 ui.text_edit_singleline(&mut f.out).labelled_by(label.id);
                 ui.end_row();
                 ui.label("Loss setup");
-                egui::ComboBox::from_id_salt("loss")
-                    .selected_text(f.loss.as_deref().unwrap_or("the preset's own"))
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut f.loss, None, "the preset's own");
-                        for name in LOSS_SETUPS {
-                            ui.selectable_value(&mut f.loss, Some(name.to_string()), name);
-                        }
-                    });
+                optional_choice(
+                    ui,
+                    egui::ComboBox::from_id_salt("loss"),
+                    &mut f.loss,
+                    "the preset's own",
+                    &LOSS_SETUPS,
+                );
                 ui.end_row();
                 ui.label("Validate every");
                 ui.add(egui::DragValue::new(&mut f.val_every).range(0..=100).suffix(" epochs"));

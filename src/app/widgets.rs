@@ -9,3 +9,23 @@ pub fn text_field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str
     })
     .inner
 }
+
+/// A combo box of `names` plus a "none" entry, for optional choices (a checkpoint's preset, a
+/// loss setup other than the model's own).
+pub fn optional_choice(
+    ui: &mut egui::Ui,
+    combo: egui::ComboBox,
+    value: &mut Option<String>,
+    none: &str,
+    names: &[&str],
+) -> egui::Response {
+    combo
+        .selected_text(value.as_deref().unwrap_or(none))
+        .show_ui(ui, |ui| {
+            ui.selectable_value(value, None, none);
+            for name in names {
+                ui.selectable_value(value, Some(name.to_string()), *name);
+            }
+        })
+        .response
+}

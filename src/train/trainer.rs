@@ -475,6 +475,17 @@ mod tests {
         }
     }
 
+    fn first_error(handle: &TrainerHandle) -> String {
+        handle
+            .events
+            .iter()
+            .find_map(|e| match e {
+                TrainEvent::Error { message } => Some(message),
+                _ => None,
+            })
+            .expect("an error event")
+    }
+
     #[test]
     fn pause_resume_and_stop_are_obeyed_and_stop_writes_a_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
@@ -521,14 +532,7 @@ mod tests {
         let mut unknown = config(&dir.path().join("data"), &dir.path().join("run2"));
         unknown.loss = Some("focal".into());
         let handle = spawn(unknown, false);
-        let message = handle
-            .events
-            .iter()
-            .find_map(|e| match e {
-                TrainEvent::Error { message } => Some(message),
-                _ => None,
-            })
-            .expect("an error event");
+        let message = first_error(&handle);
         assert!(message.contains("\"focal\"") && message.contains("pytorch-retinaface"), "{message}");
     }
 
@@ -537,14 +541,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         generate(&dir.path().join("data"), &SynthConfig::new(1, 2)).unwrap();
         let handle = spawn(config(&dir.path().join("data"), &dir.path().join("run")), false);
-        let message = handle
-            .events
-            .iter()
-            .find_map(|e| match e {
-                TrainEvent::Error { message } => Some(message),
-                _ => None,
-            })
-            .expect("an error event");
+        let message = first_error(&handle);
         assert!(message.contains("fewer than one batch"), "{message}");
     }
 }
