@@ -99,13 +99,7 @@ impl DetectPanel {
     pub fn load_model(&mut self, ctx: &egui::Context) {
         let path = PathBuf::from(self.model_path.trim());
         let preset = self.preset.clone();
-        let device: DeviceChoice = match self.device.parse() {
-            Ok(d) => d,
-            Err(err) => {
-                self.notices.error(format!("Device {:?}: {err}", self.device));
-                return;
-            }
-        };
+        let Some(device) = self.notices.parse::<DeviceChoice>("Device", &self.device) else { return };
         self.model_task = Some(self.jobs.spawn(format!("Loading model {}", path.display()), ctx, move |_| {
             let device = device.open().map_err(|e| e.to_string())?;
             let model =

@@ -2,6 +2,7 @@
 //! scored with the official WIDER FACE protocol in the background; the AP table, PR curves, and
 //! an error browser that shows true positives, false positives and missed faces over each image.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use crate::eval::{
     EvalOptions, EvalReport, Evaluator, FaceVerdict, GroundTruth, ImageMatches, Predictions, Verdict, evaluate,
 };
 use crate::model::{DeviceChoice, PRESETS, load_weights};
-use crate::train::{DetectProgress, EvalImage, detect_images};
+use crate::train::{EvalImage, detect_images};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -117,13 +118,7 @@ impl EvalPanel {
         let source = self.source;
         let model = PathBuf::from(self.model_path.trim());
         let preset = self.preset.clone();
-        let device: DeviceChoice = match self.device.parse() {
-            Ok(d) => d,
-            Err(err) => {
-                self.notices.error(format!("Device {:?}: {err}", self.device));
-                return;
-            }
-        };
+        let Some(device) = self.notices.parse::<DeviceChoice>("Device", &self.device) else { return };
         let pred_dir = PathBuf::from(self.pred_dir.trim());
         self.task = Some(self.jobs.spawn("Evaluating", ctx, move |progress| {
             let (gt, dataset_images) = GroundTruth::open(&gt_dir, split).map_err(|e| e.to_string())?;
@@ -140,28 +135,15 @@ impl EvalPanel {
                     let network = load_weights(&model, preset.as_deref(), &device)
                         .map_err(|e| format!("{}: {e}", model.display()))?;
                     let detector = Detector::new(network, device);
-                    let list: Vec<EvalImage> = gt
-                        .images()
-                        .iter()
-                        .map(|i| EvalImage {
-                            event: i.event.clone(),
-                            name: i.name.clone(),
-                            path: images.join(&i.event).join(format!("{}.jpg", i.name)),
-                        })
-                        .collect();
+                    let list = EvalImage::list(&gt, &images);
                     progress.set_total(list.len());
-                    let mut cancelled = false;
-                    let predictions = detect_images(&detector, &list, |event| {
-                        if let DetectProgress::Skipped(_) = event {
-                            // Counted as a missing prediction file by the report.
-                        }
+                    // An unreadable image is left without predictions: the report counts it as
+                    // missing and says so.
+                    detect_images(&detector, &list, |_| {
                         progress.advance();
-                        cancelled |= progress.is_cancelled();
-                    })?;
-                    if cancelled || progress.is_cancelled() {
-                        return Err("evaluation cancelled".into());
-                    }
-                    predictions
+                        if progress.is_cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                    })
+                    .map_err(|e| format!("evaluation {e}"))?
                 }
             };
             let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);

@@ -34,6 +34,14 @@ impl Notices {
         self.push(text.into(), false);
     }
 
+    /// `text` parsed as a `T`, or `None` after an error naming `what`.
+    pub fn parse<T: std::str::FromStr>(&self, what: &str, text: &str) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        text.trim().parse().map_err(|err| self.error(format!("{what} {text:?}: {err}"))).ok()
+    }
+
     pub fn all(&self) -> Vec<Notice> {
         self.list.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -70,20 +70,13 @@ fn detect_ground_truth(
     let detector = Detector::new(load_weights(weights, args.preset.as_deref(), &device)?, device);
     let progress = ProgressBar::new(gt.images().len() as u64);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")?);
-    let list: Vec<EvalImage> = gt
-        .images()
-        .iter()
-        .map(|image| EvalImage {
-            event: image.event.clone(),
-            name: image.name.clone(),
-            path: images.join(&image.event).join(format!("{}.jpg", image.name)),
-        })
-        .collect();
+    let list = EvalImage::list(gt, images);
     let predictions = detect_images(&detector, &list, |event| {
         if let DetectProgress::Skipped(err) = event {
             progress.suspend(|| eprintln!("skipped: {err}"));
         }
         progress.inc(1);
+        std::ops::ControlFlow::Continue(())
     })
     .map_err(anyhow::Error::msg)?;
     progress.finish_and_clear();

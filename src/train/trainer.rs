@@ -419,6 +419,7 @@ fn validate(dataset: &Dataset, model: &RetinaFace, epoch: u32, step: u64, log: &
             if let DetectProgress::Skipped(err) = event {
                 skipped.push(err.to_string());
             }
+            std::ops::ControlFlow::Continue(())
         })?;
         for message in skipped {
             log.send(TrainEvent::Warning { message: format!("validation image skipped: {message}") });
