@@ -514,11 +514,13 @@ impl DatasetPanel {
     }
 
     fn toolbar(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.tool, Tool::Select, "Select / move").on_hover_text(
+        // Wrapped: a toolbar wider than the panel would widen the panel's content and make the
+        // image below re-fit whenever a label in it changes length.
+        ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut self.tool, Tool::Select, "Select").on_hover_text(
                 "Click a face to select it; drag a box, a corner or a landmark to move it; drag empty space to pan",
             );
-            ui.selectable_value(&mut self.tool, Tool::Draw, "Draw face").on_hover_text("Drag to draw a new face");
+            ui.selectable_value(&mut self.tool, Tool::Draw, "Draw").on_hover_text("Drag to draw a new face");
             ui.separator();
             egui::ComboBox::from_label("Colour by").selected_text(self.color_by.name()).show_ui(ui, |ui| {
                 for by in ColorBy::ALL {
@@ -539,12 +541,13 @@ impl DatasetPanel {
             if ui.add_enabled(unsaved, egui::Button::new("Save")).clicked() {
                 self.save();
             }
-            // Always one label here, so the toolbar (and the image under the pointer) never moves.
-            if unsaved {
-                ui.colored_label(ui.visuals().warn_fg_color, "* unsaved changes");
+            // One fixed-size slot: the toolbar keeps its size, so the image never re-fits.
+            let (text, color) = if unsaved {
+                ("* unsaved", ui.visuals().warn_fg_color)
             } else {
-                ui.weak("saved");
-            }
+                ("saved", ui.visuals().weak_text_color())
+            };
+            ui.add_sized([64.0, 20.0], egui::Label::new(egui::RichText::new(text).color(color)));
             ui.separator();
             if let Some(current) = self.current()
                 && let Some(list) = self.dataset.as_ref().and_then(|d| faces(d, current))
@@ -720,7 +723,7 @@ impl DatasetPanel {
             .and_then(|(image, i)| self.dataset.as_ref().and_then(|d| faces(d, image)).and_then(|l| l.get(i)))
             .cloned();
         let Some(face) = face else {
-            ui.weak("Click a face to inspect it. Draw face adds one; Delete removes the selected one.");
+            ui.weak("Click a face to inspect it. Draw adds one; Delete removes the selected one.");
             self.face_list(ui);
             return;
         };
