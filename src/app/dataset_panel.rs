@@ -191,10 +191,6 @@ impl DatasetPanel {
         }
     }
 
-    pub fn is_loading(&self) -> bool {
-        self.loading.is_some()
-    }
-
     pub fn has_unsaved_changes(&self) -> bool {
         self.dataset.is_some() && self.history.has_unsaved_changes()
     }

@@ -164,10 +164,6 @@ impl DetectPanel {
         }
     }
 
-    pub fn is_busy(&self) -> bool {
-        self.model_task.is_some() || self.running.is_some()
-    }
-
     pub fn logic(&mut self, ctx: &egui::Context) {
         if let Some(task) = &self.model_task
             && let Some(result) = task.poll()
@@ -187,6 +183,11 @@ impl DetectPanel {
                 Err(err) => self.notices.error(format!("Cannot load the model: {err}")),
             }
         }
+        // Whether the job ended is read before draining: every result it sent is then drained
+        // below, so no photo is detected twice.
+        // A finished job has sent its value before it stopped running, so a missing value means
+        // its thread died.
+        let ended = self.running.as_ref().filter(|t| !t.is_running()).map(|t| t.poll().is_some());
         while let Ok((run, index, result)) = self.results.try_recv() {
             if run != self.run_id {
                 continue;
@@ -204,8 +205,18 @@ impl DetectPanel {
                 }
             }
         }
-        if self.running.as_ref().is_some_and(|t| t.poll().is_some() || !t.is_running()) {
-            self.running = None;
+        match ended {
+            Some(true) => self.running = None,
+            Some(false) => {
+                // The job's thread died (a panic in the network): mark what it left undone, or
+                // the next frame would start it again on the same photos.
+                self.running = None;
+                for photo in self.photos.iter_mut().filter(|p| p.candidates.is_none() && p.error.is_none()) {
+                    photo.error = Some(format!("{}: detection stopped unexpectedly", photo.path.display()));
+                }
+                self.notices.error("Detection stopped unexpectedly; the photos left are marked as failed");
+            }
+            None => {}
         }
         self.start_detection(ctx);
     }

@@ -43,6 +43,19 @@ impl Progress {
     }
 }
 
+/// Sets `finished` and wakes the UI when the job's thread ends.
+struct Finished {
+    progress: Arc<Progress>,
+    ctx: egui::Context,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.progress.finished.store(true, Ordering::Relaxed);
+        self.ctx.request_repaint();
+    }
+}
+
 /// A running job as the status bar shows it.
 struct Entry {
     label: String,
@@ -62,8 +75,8 @@ pub struct Task<T> {
 }
 
 impl<T> Task<T> {
-    /// The result when the job has ended; `None` while it runs. A job whose thread died
-    /// (a bug) yields `None` forever and is dropped from the status bar.
+    /// The result when the job has ended; `None` while it runs. A job whose thread panicked
+    /// yields `None` forever, but stops counting as running and leaves the status bar.
     pub fn poll(&self) -> Option<T> {
         match self.result.try_recv() {
             Ok(value) => Some(value),
@@ -91,10 +104,10 @@ impl Jobs {
         let thread_progress = progress.clone();
         let ctx = ctx.clone();
         std::thread::spawn(move || {
+            // Marks the job finished however the thread ends, a panic included.
+            let _finished = Finished { progress: thread_progress.clone(), ctx };
             let value = work(&thread_progress);
             let _ = tx.send(value);
-            thread_progress.finished.store(true, Ordering::Relaxed);
-            ctx.request_repaint();
         });
         Task { progress, result }
     }
@@ -103,17 +116,22 @@ impl Jobs {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Labels of the jobs still running.
-    pub fn running(&self) -> Vec<String> {
+    /// The jobs still running (finished ones are dropped from the list).
+    fn running_entries(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
         let mut entries = self.lock();
         entries.retain(|e| !e.progress.is_finished());
-        entries.iter().map(|e| e.label.clone()).collect()
+        entries
+    }
+
+    /// Labels of the jobs still running.
+    #[cfg(test)]
+    fn running(&self) -> Vec<String> {
+        self.running_entries().iter().map(|e| e.label.clone()).collect()
     }
 
     /// One line per running job: label, progress bar, cancel button.
     pub fn status_bar(&self, ui: &mut egui::Ui) {
-        let mut entries = self.lock();
-        entries.retain(|e| !e.progress.is_finished());
+        let entries = self.running_entries();
         if entries.is_empty() {
             ui.weak("No background jobs");
             return;
@@ -164,6 +182,20 @@ mod tests {
         }
         assert!(jobs.running().is_empty());
         assert_eq!(task.progress.counts(), (3, 3));
+    }
+
+    #[test]
+    fn a_panicking_job_stops_running_and_leaves_the_list() {
+        let jobs = Jobs::default();
+        let ctx = egui::Context::default();
+        let task: Task<()> = jobs.spawn("doomed", &ctx, |_| panic!("a bug in a job"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while task.is_running() {
+            assert!(std::time::Instant::now() < deadline, "the job still counts as running");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(task.poll().is_none());
+        assert!(jobs.running().is_empty());
     }
 
     #[test]

@@ -63,8 +63,4 @@ impl Notices {
             list.remove(i);
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
-    }
 }

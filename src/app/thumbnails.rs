@@ -121,8 +121,9 @@ impl Thumbnails {
         }
     }
 
-    /// Thumbnails in the cache (for tests and the frame benchmark).
-    pub fn cached(&self) -> usize {
+    /// Thumbnails in the cache.
+    #[cfg(test)]
+    fn cached(&self) -> usize {
         self.cache.len()
     }
 }

@@ -38,14 +38,6 @@ impl Replicas {
         &self.devices[0]
     }
 
-    pub fn len(&self) -> usize {
-        self.devices.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.devices.is_empty()
-    }
-
     /// Loss and gradients of `samples`, split into one contiguous share per device (a batch
     /// smaller than the device count uses fewer devices). Each share's loss is weighted by its
     /// share of the images, so the summed gradient is that of the batch's mean loss.
