@@ -43,7 +43,7 @@ fn main() {
     let (dataset, _) = Dataset::open(data.path()).unwrap();
     let images = Arc::new(TrainImage::from_split(dataset.split(SplitKind::Train).unwrap()));
     let config = RetinaFaceConfig::preset(&preset).unwrap();
-    let setup = LossSetup::for_model(&config);
+    let setup = LossSetup::default();
 
     println!("training throughput: {preset}, {size}×{size}, device {choice}, {steps} timed steps after 2 warm-up");
     println!("{:>6} {:>12} {:>10} {:>14}", "batch", "s/step", "images/s", "peak RSS MiB");

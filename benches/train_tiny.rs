@@ -24,6 +24,7 @@ fn main() {
     let runs = tempfile::tempdir().unwrap();
     generate(data.path(), &SynthConfig::new(images, 8)).unwrap();
     let config = TrainConfig {
+        width: None,
         data: data.path().to_path_buf(),
         preset: "tiny".into(),
         out: std::env::var_os("FACESTUDIO_BENCH_OUT").map_or_else(|| runs.path().join("tiny"), Into::into),
@@ -35,6 +36,7 @@ fn main() {
         backbone_weights: None,
         max_steps: None,
         loss: None,
+        variance: None,
         val_every: knob("FACESTUDIO_BENCH_VAL_EVERY", 3),
         seed: 1,
         workers: 2,
@@ -56,7 +58,7 @@ fn main() {
     let mut images_per_s = 0.0f32;
     for event in handle.events.iter() {
         match event {
-            TrainEvent::Val { epoch, step, ap } => {
+            TrainEvent::Val { epoch, step, ap, .. } => {
                 let value = ap.first().map_or(0.0, |(_, v)| *v);
                 let minutes = start.elapsed().as_secs_f64() / 60.0;
                 println!("{epoch:>6} {step:>8} {value:>10.4} {minutes:>10.2}");

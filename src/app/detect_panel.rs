@@ -13,7 +13,7 @@ use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::overlay;
 use super::viewer::ImageView;
-use super::widgets::{optional_choice, text_field};
+use super::widgets::{optional_choice, stage_choice_ui, text_field};
 use crate::detect::{
     Candidates, DetectOptions, Detection, Detector, ExportFormat, ImageDetections, InputSize, load_image,
 };
@@ -39,6 +39,8 @@ pub struct DetectPanel {
     /// The network of a PyTorch checkpoint; `None` for facestudio model files.
     pub preset: Option<String>,
     pub device: String,
+    /// The scoring stage; `None`: the model's last.
+    pub stage: Option<usize>,
     /// Longest photo side given to the network; 0 keeps the original size.
     pub max_size: u32,
     detector: Option<Arc<Detector>>,
@@ -73,6 +75,7 @@ impl DetectPanel {
             model_path: String::new(),
             preset: None,
             device: "cpu".into(),
+            stage: None,
             max_size: 0,
             detector: None,
             model_label: None,
@@ -99,12 +102,13 @@ impl DetectPanel {
     pub fn load_model(&mut self, ctx: &egui::Context) {
         let path = PathBuf::from(self.model_path.trim());
         let preset = self.preset.clone();
+        let stage = self.stage;
         let Some(device) = self.notices.parse::<DeviceChoice>("Device", &self.device) else { return };
         self.model_task = Some(self.jobs.spawn(format!("Loading model {}", path.display()), ctx, move |_| {
             let device = device.open().map_err(|e| e.to_string())?;
             let model =
                 load_weights(&path, preset.as_deref(), &device).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(Detector::new(model, device))
+            Detector::new(model, device).with_stage(stage).map_err(|e| e.to_string())
         }));
     }
 
@@ -278,6 +282,7 @@ impl DetectPanel {
         let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
         optional_choice(ui, combo, &mut self.preset, "none: facestudio model file", &PRESETS);
         text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
+        stage_choice_ui(ui, "detect-stage", &mut self.stage);
         ui.horizontal(|ui| {
             ui.label("Max size");
             ui.add(egui::DragValue::new(&mut self.max_size).range(0..=8192).suffix(" px"))

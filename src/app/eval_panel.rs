@@ -13,7 +13,7 @@ use image::RgbImage;
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::viewer::ImageView;
-use super::widgets::{optional_choice, text_field};
+use super::widgets::{optional_choice, stage_choice_ui, text_field};
 use crate::dataset::SplitKind;
 use crate::detect::Detector;
 use crate::eval::{
@@ -61,6 +61,8 @@ pub struct EvalPanel {
     pub model_path: String,
     pub preset: Option<String>,
     pub device: String,
+    /// The scoring stage of the model; `None`: its last.
+    pub stage: Option<usize>,
     pub pred_dir: String,
     task: Option<Task<Result<EvalOutcome, String>>>,
     pub outcome: Option<EvalOutcome>,
@@ -88,6 +90,7 @@ impl EvalPanel {
             model_path: String::new(),
             preset: None,
             device: "cpu".into(),
+            stage: None,
             pred_dir: String::new(),
             task: None,
             outcome: None,
@@ -118,6 +121,7 @@ impl EvalPanel {
         let source = self.source;
         let model = PathBuf::from(self.model_path.trim());
         let preset = self.preset.clone();
+        let stage = self.stage;
         let Some(device) = self.notices.parse::<DeviceChoice>("Device", &self.device) else { return };
         let pred_dir = PathBuf::from(self.pred_dir.trim());
         self.task = Some(self.jobs.spawn("Evaluating", ctx, move |progress| {
@@ -134,7 +138,7 @@ impl EvalPanel {
                     let device = device.open().map_err(|e| e.to_string())?;
                     let network = load_weights(&model, preset.as_deref(), &device)
                         .map_err(|e| format!("{}: {e}", model.display()))?;
-                    let detector = Detector::new(network, device);
+                    let detector = Detector::new(network, device).with_stage(stage).map_err(|e| e.to_string())?;
                     let list = EvalImage::list(&gt, &images);
                     progress.set_total(list.len());
                     // An unreadable image is left without predictions: the report counts it as
@@ -310,6 +314,7 @@ impl EvalPanel {
                 let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
                 optional_choice(ui, combo, &mut self.preset, "none: facestudio model file", &PRESETS);
                 text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
+                stage_choice_ui(ui, "eval-stage", &mut self.stage);
             }
             Source::Predictions => {
                 text_field(ui, "Folder", &mut self.pred_dir, "<folder>/<event>/<image>.txt");

@@ -101,7 +101,7 @@ impl Studio {
     pub fn new(settings: Settings, paths: Vec<PathBuf>) -> Studio {
         let jobs = Jobs::default();
         let notices = Notices::default();
-        let mut train = TrainPanel::new(notices.clone());
+        let mut train = TrainPanel::new(notices.clone(), jobs.clone());
         train.form = settings.train_form;
         if let Some(dir) = settings.runs_dir {
             train.runs_dir = dir;

@@ -10,11 +10,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::TryRecvError;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
+use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::widgets::optional_choice;
 use crate::dataset::augment::AugmentConfig;
 use crate::model::{DeviceSet, PRESETS};
-use crate::train::{Control, LOSS_SETUPS, SCHEDULES, TrainConfig, TrainEvent, TrainerHandle, spawn};
+use crate::train::{
+    ABLATION, Control, LOSS_SETUPS, SCHEDULES, StudyConfig, StudyEvent, StudyHooks, TrainConfig, TrainEvent,
+    TrainerHandle, run_study, spawn,
+};
 
 /// Plot series, each a list of `[x, y]`.
 pub type Series = BTreeMap<String, Vec<[f64; 2]>>;
@@ -64,9 +68,9 @@ impl RunCurves {
                 self.eta_s = *eta_s;
                 self.status = "training".into();
             }
-            TrainEvent::Val { epoch, ap, .. } => {
-                for (setting, value) in ap {
-                    self.ap.entry(setting.clone()).or_default().push([*epoch as f64, *value]);
+            TrainEvent::Val { epoch, .. } => {
+                for (series, value) in event.val_series() {
+                    self.ap.entry(series).or_default().push([*epoch as f64, value]);
                 }
             }
             TrainEvent::Paused { step } => self.status = format!("paused at step {step}"),
@@ -152,8 +156,10 @@ pub struct TrainForm {
     pub val_every: u32,
     /// 0: no limit.
     pub max_steps: u64,
-    /// A named loss setup; `None`: the preset's own.
+    /// A named loss setup; `None`: the default (Pytorch_Retinaface's).
     pub loss: Option<String>,
+    /// The ResNet's width (1: the preset as it is; less: a narrowed CPU-sized trial).
+    pub width: f32,
     pub resume: bool,
 }
 
@@ -172,6 +178,7 @@ impl Default for TrainForm {
             val_every: 1,
             max_steps: 0,
             loss: None,
+            width: 1.0,
             resume: false,
         }
     }
@@ -185,6 +192,7 @@ impl TrainForm {
         let device: DeviceSet = self.device.parse().map_err(|e| format!("device {:?}: {e}", self.device))?;
         let weights = self.backbone_weights.trim();
         Ok(TrainConfig {
+            width: (self.width > 0.0 && self.width < 1.0).then_some(self.width),
             data: PathBuf::from(self.data.trim()),
             preset: self.preset.clone(),
             out: PathBuf::from(self.out.trim()),
@@ -196,10 +204,28 @@ impl TrainForm {
             backbone_weights: (!weights.is_empty()).then(|| PathBuf::from(weights)),
             max_steps: (self.max_steps > 0).then_some(self.max_steps),
             loss: self.loss.clone(),
+            variance: None,
             val_every: self.val_every,
             seed: 1,
             workers: 2,
             augment: AugmentConfig::default(),
+        })
+    }
+
+    /// Why this form's start is likely to disappoint, if it is: a full-width ResNet preset
+    /// without ImageNet weights learns slowly from scratch.
+    pub fn warning(&self) -> Option<String> {
+        let config = crate::model::RetinaFaceConfig::preset(&self.preset).ok()?;
+        let full_resnet = matches!(config.backbone, crate::model::BackboneConfig::ResNet { width, .. } if width >= 1.0)
+            && self.width >= 1.0;
+        (full_resnet && self.backbone_weights.trim().is_empty()).then(|| {
+            format!(
+                "{} trains its ResNet from scratch: expect slow learning (the report and the paper start from \
+                 ImageNet). Give Backbone weights: torchvision's resnet50 ImageNet weights \
+                 (torchvision.models.resnet50(weights=\"IMAGENET1K_V1\"), saved with torch.save) or any \
+                 torchvision-layout ResNet .pth.",
+                self.preset
+            )
         })
     }
 }
@@ -214,13 +240,15 @@ pub struct TrainPanel {
     pub runs_dir: String,
     pub runs: Vec<RunFile>,
     last_scan: Option<Instant>,
+    jobs: Jobs,
+    study: Option<Task<Result<PathBuf, String>>>,
 }
 
 /// Points drawn per series; longer series are thinned so a long run stays cheap to draw.
 const MAX_PLOT_POINTS: usize = 1500;
 
 impl TrainPanel {
-    pub fn new(notices: Notices) -> TrainPanel {
+    pub fn new(notices: Notices, jobs: Jobs) -> TrainPanel {
         TrainPanel {
             notices,
             form: TrainForm::default(),
@@ -230,6 +258,8 @@ impl TrainPanel {
             runs_dir: "runs".into(),
             runs: Vec::new(),
             last_scan: None,
+            jobs,
+            study: None,
         }
     }
 
@@ -264,8 +294,51 @@ impl TrainPanel {
         }
     }
 
+    /// Starts the report's ablation study with the form's settings, in `<runs folder>/ablation`
+    /// (resumes one left there); its runs appear in the run list as they train.
+    pub fn start_study(&mut self, ctx: &egui::Context) {
+        if self.study.is_some() {
+            return;
+        }
+        let train = match self.form.config() {
+            Ok(config) => config,
+            Err(err) => return self.notices.error(format!("Cannot start the study: {err}")),
+        };
+        let config = StudyConfig {
+            train,
+            out: PathBuf::from(self.runs_dir.trim()).join("ablation"),
+            presets: ABLATION.iter().map(|v| v.preset.to_string()).collect(),
+            official: None,
+        };
+        let notices = self.notices.clone();
+        self.study = Some(self.jobs.spawn("Ablation study", ctx, move |progress| {
+            progress.set_total(config.presets.len());
+            let on_event = |event: StudyEvent| match event {
+                StudyEvent::Skipped { .. } | StudyEvent::Training { event: TrainEvent::Finished { .. }, .. } => {
+                    progress.advance()
+                }
+                StudyEvent::Training { preset, event: TrainEvent::Error { message } } => {
+                    notices.error(format!("Ablation study, {preset}: {message}"))
+                }
+                _ => {}
+            };
+            let hooks = StudyHooks { on_event: &on_event, should_stop: &|| progress.is_cancelled() };
+            run_study(&config, &hooks).map(|_| config.out.join("ablation.md"))
+        }));
+    }
+
     /// Drains the trainer's events and follows the run files; cheap enough for every frame.
     pub fn logic(&mut self, ctx: &egui::Context) {
+        if let Some(task) = &self.study
+            && !task.is_running()
+        {
+            match task.poll() {
+                Some(Ok(table)) => self.notices.info(format!("Ablation study done: {}", table.display())),
+                Some(Err(err)) => self.notices.error(format!("Ablation study: {err}")),
+                None => self.notices.error("Ablation study: the study thread ended unexpectedly"),
+            }
+            self.study = None;
+        }
         if let Some(trainer) = &self.trainer {
             let mut ended = false;
             loop {
@@ -306,8 +379,15 @@ impl TrainPanel {
     pub fn scan_runs(&mut self) {
         let dir = PathBuf::from(self.runs_dir.trim());
         let Ok(entries) = std::fs::read_dir(&dir) else { return };
-        let mut found: Vec<PathBuf> =
-            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("metrics.jsonl").is_file()).collect();
+        let children = |d: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(d).map_or_else(|_| Vec::new(), |e| e.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        };
+        // Run folders, and run folders one level down (a study's variants: `ablation/<preset>`).
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .flat_map(|p| if p.join("metrics.jsonl").is_file() { vec![p] } else { children(&p) })
+            .filter(|p| p.join("metrics.jsonl").is_file())
+            .collect();
         found.sort();
         for path in found {
             if !self.runs.iter().any(|r| r.dir == path) {
@@ -383,7 +463,7 @@ impl TrainPanel {
                     ui,
                     egui::ComboBox::from_id_salt("loss"),
                     &mut f.loss,
-                    "the preset's own",
+                    "default (pytorch-retinaface)",
                     &LOSS_SETUPS,
                 );
                 ui.end_row();
@@ -392,6 +472,12 @@ impl TrainPanel {
                 ui.end_row();
                 ui.label("Max steps");
                 ui.add(egui::DragValue::new(&mut f.max_steps).range(0..=100_000_000)).on_hover_text("0: no limit");
+                ui.end_row();
+                ui.label("Network width");
+                ui.add(egui::DragValue::new(&mut f.width).range(0.05..=1.0).speed(0.01)).on_hover_text(
+                    "1: the preset as it is; less narrows its ResNet (and FPN) for a CPU-sized trial, which then \
+                     cannot load ImageNet weights",
+                );
                 ui.end_row();
             });
             ui.checkbox(&mut f.resume, "Resume from the folder's last checkpoint");
@@ -410,6 +496,20 @@ impl TrainPanel {
                 self.control(Control::Stop);
             }
         });
+        // Below the buttons, so that the buttons do not move when the warning comes and goes.
+        if let Some(warning) = self.form.warning() {
+            ui.colored_label(ui.visuals().warn_fg_color, format!("Warning: {warning}"));
+        }
+        let study_hint = "Train the report's four variants and paper-r50 with this form's settings into \
+                          <runs folder>/ablation, one after another (resumes where it stopped), and write the \
+                          report's Table 2 for this run (ablation.md)";
+        if ui
+            .add_enabled(self.study.is_none(), egui::Button::new("Run the report's ablation study"))
+            .on_hover_text(study_hint)
+            .clicked()
+        {
+            self.start_study(ui.ctx());
+        }
         if let Some((out, curves)) = &self.live {
             ui.label(format!("{}: {}", out.display(), curves.status));
             if let Some(fraction) = curves.fraction() {
@@ -558,11 +658,15 @@ mod tests {
         curves.push(&TrainEvent::Started { epochs: 2, steps_per_epoch: 10, resumed_at_step: 0 });
         curves.push(&step(1));
         curves.push(&step(2));
-        curves.push(&TrainEvent::Val { epoch: 1, step: 2, ap: vec![("all".into(), 0.5)] });
+        curves.push(&TrainEvent::Val { epoch: 1, step: 2, ap: vec![("all".into(), 0.5)], stages: Vec::new() });
         assert_eq!(curves.losses.len(), 7, "{:?}", curves.losses.keys().collect::<Vec<_>>());
         assert_eq!(curves.losses["s2 boxes"], vec![[1.0, 1.5], [2.0, 1.5]]);
         assert_eq!(curves.ap["all"], vec![[1.0, 0.5]]);
         assert_eq!(curves.fraction(), Some(0.1));
+        let stages = vec![vec![("all".into(), 0.4)], vec![("all".into(), 0.5)]];
+        curves.push(&TrainEvent::Val { epoch: 2, step: 4, ap: vec![("all".into(), 0.5)], stages });
+        assert_eq!(curves.ap["all · stage 1"], vec![[2.0, 0.4]], "with the cascade, one curve per stage");
+        assert_eq!(curves.ap["all · stage 2"], vec![[2.0, 0.5]]);
     }
 
     #[test]

@@ -29,3 +29,20 @@ pub fn optional_choice(
         })
         .response
 }
+
+/// The head stage that scores faces: the model's last (the default), or stage 1 or 2 of a
+/// cascade model, to see whether the cascade helps.
+pub fn stage_choice_ui(ui: &mut egui::Ui, id: &str, value: &mut Option<usize>) -> egui::Response {
+    let name = |stage: Option<usize>| stage.map_or_else(|| "last".to_string(), |s| format!("stage {s}"));
+    egui::ComboBox::new(id, "Scoring stage")
+        .selected_text(name(*value))
+        .show_ui(ui, |ui| {
+            for stage in [None, Some(1), Some(2)] {
+                ui.selectable_value(value, stage, name(stage));
+            }
+        })
+        .response
+        .on_hover_text(
+            "Which head stage scores the faces; stage 2 is the cascade's (a model without one has only stage 1)",
+        )
+}

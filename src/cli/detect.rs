@@ -23,6 +23,9 @@ pub struct DetectArgs {
     /// The network of a PyTorch checkpoint (e.g. fd1mb-mnet, pytorch-retinaface-mnet, pytorch-retinaface-r50).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
     preset: Option<String>,
+    /// The head stage that scores faces: 1 (the first) or 2 (the cascade's; default: the last).
+    #[arg(long)]
+    stage: Option<usize>,
     /// Keep faces scoring strictly above this.
     #[arg(long, default_value_t = DetectOptions::EVALUATION.confidence)]
     conf: f32,
@@ -60,6 +63,7 @@ pub fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let device = args.device.open()?;
     let model = load_weights(&args.weights, args.preset.as_deref(), &device)?;
     let detector = Detector::new(model, device);
+    let detector = detector.with_stage(args.stage)?;
     let options = DetectOptions {
         confidence: args.conf,
         nms_threshold: args.nms,

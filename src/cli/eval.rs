@@ -30,6 +30,9 @@ pub struct EvalArgs {
     /// The preset of a PyTorch checkpoint given as --weights.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
     preset: Option<String>,
+    /// The head stage that scores faces: 1 (the first) or 2 (the cascade's; default: the last).
+    #[arg(long)]
+    stage: Option<usize>,
     /// The images of the ground truth: <images>/<event>/<name>.jpg (e.g. WIDER_val/images); a
     /// dataset folder given as --gt knows its own.
     #[arg(long)]
@@ -68,6 +71,7 @@ fn detect_ground_truth(
 ) -> anyhow::Result<Predictions> {
     let device = args.device.open()?;
     let detector = Detector::new(load_weights(weights, args.preset.as_deref(), &device)?, device);
+    let detector = detector.with_stage(args.stage)?;
     let progress = ProgressBar::new(gt.images().len() as u64);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")?);
     let list = EvalImage::list(gt, images);

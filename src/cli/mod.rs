@@ -3,6 +3,7 @@
 mod dataset;
 mod detect;
 mod eval;
+mod study;
 mod train;
 
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ enum Command {
     Import(detect::ImportArgs),
     /// Train RetinaFace (background thread, checkpoints every epoch, --resume after a kill).
     Train(train::TrainArgs),
+    /// Studies made of several trainings: `study ablation` is the report's Table 2.
+    #[command(subcommand)]
+    Study(study::StudyCommand),
     /// Open the studio with dataset folders, photos, photo folders or a model file loaded
     /// (without a subcommand, facestudio opens the studio empty).
     Open {
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Detect(args)) => detect::detect(args),
         Some(Command::Import(args)) => detect::import(args),
         Some(Command::Train(args)) => train::run(args),
+        Some(Command::Study(command)) => study::run(command),
         Some(Command::Open { paths }) => studio(paths),
         None => studio(Vec::new()),
     }

@@ -5,21 +5,36 @@ use std::process::ExitCode;
 
 use clap::Args;
 use facestudio::dataset::augment::AugmentConfig;
+use facestudio::geometry::Variance;
 use facestudio::model::{DeviceSet, PRESETS};
 use facestudio::train::{LOSS_SETUPS, SCHEDULES, TrainConfig, TrainEvent, spawn};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The dataset folder (any layout `dataset stats` reads); its train split is trained on, its
-    /// val split validated on.
-    #[arg(long)]
-    data: PathBuf,
+    #[command(flatten)]
+    run: RunArgs,
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
     preset: String,
     /// The run folder: config.json, metrics.jsonl, checkpoints, model.bpk.
     #[arg(long)]
     out: PathBuf,
+    /// Continue from the run folder's last checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+/// How a network trains: what `train` and `study` share.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The dataset folder (any layout `dataset stats` reads); its train split is trained on, its
+    /// val split validated on.
+    #[arg(long)]
+    data: PathBuf,
+    /// Narrow the preset's ResNet to this width (0 < W ≤ 1; FPN channels scaled alike): a CPU-sized
+    /// trial of a ResNet50 preset. Such a network cannot load ImageNet weights.
+    #[arg(long, value_parser = parse_width)]
+    width: Option<f32>,
     #[arg(long, default_value_t = 60)]
     epochs: u32,
     #[arg(long, default_value_t = 8)]
@@ -29,12 +44,10 @@ pub struct TrainArgs {
     /// The schedule's shape, stretched to --epochs.
     #[arg(long, default_value = "report", value_parser = clap::builder::PossibleValuesParser::new(SCHEDULES))]
     lr_schedule: String,
-    /// cpu, wgpu[:N] or cuda[:N]; several, comma-separated (wgpu:0,wgpu:1), train data-parallel.
+    /// cpu, wgpu[:N] or cuda[:N]; several, comma-separated (wgpu:0,wgpu:1), train data-parallel
+    /// (`study`: one variant per device at a time).
     #[arg(long, default_value = "cpu")]
     device: DeviceSet,
-    /// Continue from the run folder's last checkpoint.
-    #[arg(long)]
-    resume: bool,
     /// torchvision ImageNet ResNet weights for the backbone.
     #[arg(long)]
     backbone_weights: Option<PathBuf>,
@@ -42,9 +55,13 @@ pub struct TrainArgs {
     #[arg(long)]
     max_steps: Option<u64>,
     /// Anchor matching and loss: report (0.7/0.3, cascade 0.5/0.4, OHEM 3:1) or pytorch-retinaface
-    /// (0.35/0.35, 7:1, box weight 2). Default: the report's for P2–P6 presets, else Pytorch_Retinaface's.
+    /// (0.35/0.35, 7:1, box weight 2, the default: the report's does not learn from scratch).
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(LOSS_SETUPS))]
     loss: Option<String>,
+    /// The box and landmark codec's variance C/S instead of the preset's (1/1: the report's own
+    /// formulas; 0.1/0.2: Pytorch_Retinaface's, the default of every preset).
+    #[arg(long, value_parser = parse_variance)]
+    variance: Option<Variance>,
     /// Validate every K epochs (0: never).
     #[arg(long, default_value_t = 1)]
     val_every: u32,
@@ -55,24 +72,53 @@ pub struct TrainArgs {
     workers: usize,
 }
 
+impl RunArgs {
+    /// The trainer's config for `preset` into the run folder `out`.
+    pub fn config(&self, preset: &str, out: PathBuf) -> TrainConfig {
+        TrainConfig {
+            data: self.data.clone(),
+            preset: preset.to_string(),
+            width: self.width,
+            out,
+            epochs: self.epochs,
+            batch: self.batch,
+            image_size: self.image_size,
+            lr_schedule: self.lr_schedule.clone(),
+            device: self.device.clone(),
+            backbone_weights: self.backbone_weights.clone(),
+            max_steps: self.max_steps,
+            loss: self.loss.clone(),
+            variance: self.variance,
+            val_every: self.val_every,
+            seed: self.seed,
+            workers: self.workers,
+            augment: AugmentConfig::default(),
+        }
+    }
+}
+
+/// A variance `C/S`, both positive.
+pub fn parse_variance(text: &str) -> Result<Variance, String> {
+    let bad = || format!("expected CENTER/SIZE, two positive numbers such as 0.1/0.2, got {text:?}");
+    let (c, s) = text.split_once('/').ok_or_else(bad)?;
+    let (center, size): (f32, f32) = (c.trim().parse().map_err(|_| bad())?, s.trim().parse().map_err(|_| bad())?);
+    if center > 0.0 && size > 0.0 && center.is_finite() && size.is_finite() {
+        Ok(Variance { center, size })
+    } else {
+        Err(bad())
+    }
+}
+
+/// A network width in (0, 1].
+pub fn parse_width(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(w) if w > 0.0 && w <= 1.0 => Ok(w),
+        _ => Err(format!("expected a width in (0, 1], got {text:?}")),
+    }
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let config = TrainConfig {
-        data: args.data,
-        preset: args.preset,
-        out: args.out,
-        epochs: args.epochs,
-        batch: args.batch,
-        image_size: args.image_size,
-        lr_schedule: args.lr_schedule,
-        device: args.device,
-        backbone_weights: args.backbone_weights,
-        max_steps: args.max_steps,
-        loss: args.loss,
-        val_every: args.val_every,
-        seed: args.seed,
-        workers: args.workers,
-        augment: AugmentConfig::default(),
-    };
+    let config = args.run.config(&args.preset, args.out);
     let handle = spawn(config, args.resume);
     let progress = ProgressBar::new(0);
     progress.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps, eta {eta} {msg}")?);
@@ -87,8 +133,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 progress.set_position(*step);
                 progress.set_message(format!("epoch {epoch} loss {loss:.4} lr {lr:.2e} {images_per_s:.1} img/s"));
             }
-            TrainEvent::Val { epoch, ap, .. } => {
-                let aps: Vec<String> = ap.iter().map(|(name, ap)| format!("{name} {ap:.4}")).collect();
+            TrainEvent::Val { epoch, .. } => {
+                let aps: Vec<String> = event.val_series().iter().map(|(name, ap)| format!("{name} {ap:.4}")).collect();
                 say(&progress, format!("epoch {epoch}: validation AP {}", aps.join(", ")));
             }
             TrainEvent::Checkpoint { path, .. } => say(&progress, format!("checkpoint {}", path.display())),

@@ -65,11 +65,8 @@ pub fn generate(out: &Path, config: &SynthConfig) -> Result<SynthSummary, Datase
         let images_dir = out.join(format!("WIDER_{split}")).join("images");
         let mut entries: Vec<(String, Vec<Face>)> = Vec::with_capacity(count);
         for i in 0..count {
-            let (event, min_frac, max_frac, min_faces, max_faces) = EVENTS[i % EVENTS.len()];
-            let width = rng.random_range(config.min_size.0..=config.max_size.0);
-            let height = rng.random_range(config.min_size.1..=config.max_size.1);
-            let scene = Scene { width, height, min_frac, max_frac, faces: rng.random_range(min_faces..=max_faces) };
-            let (picture, faces) = scene.render(&mut rng);
+            let event = EVENTS[i % EVENTS.len()].0;
+            let (picture, faces) = random_scene(i, config, &mut rng).render(&mut rng);
             let name = format!("{event}/{}_{split}_{i}.jpg", event.replace("--", "_"));
             let path = images_dir.join(&name);
             write_jpeg(&path, &picture)?;
@@ -84,6 +81,21 @@ pub fn generate(out: &Path, config: &SynthConfig) -> Result<SynthSummary, Datase
         write_text(&labels, &label_txt::write(images(), LabelStyle::default()))?;
     }
     Ok(summary)
+}
+
+/// The training pictures [`generate`] writes, in memory and without the JPEG round trip: for
+/// tests and benchmarks that train on a handful of images directly.
+pub fn render_train_images(config: &SynthConfig) -> Vec<(RgbImage, Vec<Face>)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    (0..config.train_images).map(|i| random_scene(i, config, &mut rng).render(&mut rng)).collect()
+}
+
+/// The `i`-th picture's size, face sizes and count (events take turns).
+fn random_scene(i: usize, config: &SynthConfig, rng: &mut ChaCha8Rng) -> Scene {
+    let (_, min_frac, max_frac, min_faces, max_faces) = EVENTS[i % EVENTS.len()];
+    let width = rng.random_range(config.min_size.0..=config.max_size.0);
+    let height = rng.random_range(config.min_size.1..=config.max_size.1);
+    Scene { width, height, min_frac, max_frac, faces: rng.random_range(min_faces..=max_faces) }
 }
 
 fn write_text(path: &Path, text: &str) -> Result<(), DatasetError> {

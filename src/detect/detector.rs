@@ -10,7 +10,7 @@ use image::RgbImage;
 use super::image::{InputSize, NetworkInput, preprocess};
 use super::postprocess::{Candidates, DetectOptions, RawOutputs};
 use crate::geometry::Anchor;
-use crate::model::{RetinaFace, RetinaFaceConfig};
+use crate::model::{RetinaFace, RetinaFaceConfig, RetinaFaceOutput};
 
 /// Anchors per input size (width, height).
 type AnchorCache = HashMap<(u32, u32), Arc<Vec<Anchor>>>;
@@ -21,11 +21,47 @@ type AnchorCache = HashMap<(u32, u32), Arc<Vec<Anchor>>>;
 #[error("cannot run the network: {0}")]
 pub struct DeviceReadError(pub String);
 
+/// A head stage asked for that the model does not have.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("stage {asked} does not exist: this model has {stages} head stage(s) (1 = first, 2 = the cascade)")]
+pub struct StageError {
+    pub asked: usize,
+    pub stages: usize,
+}
+
+/// Which head stage scores the faces: 1-based, at most the model's stage count, so a detector can
+/// never read a stage that is not there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoringStage(usize);
+
+impl ScoringStage {
+    /// Stage `stage` (1 = first) of a model with `stages` head stages.
+    pub fn new(stage: usize, stages: usize) -> Result<ScoringStage, StageError> {
+        if (1..=stages).contains(&stage) { Ok(ScoringStage(stage)) } else { Err(StageError { asked: stage, stages }) }
+    }
+
+    /// Every stage of a model with `stages` head stages, first first.
+    pub fn all(stages: usize) -> Vec<ScoringStage> {
+        (1..=stages).map(ScoringStage).collect()
+    }
+
+    /// The model's last stage (the cascade's refined one, where there is a cascade).
+    pub fn last(config: &RetinaFaceConfig) -> ScoringStage {
+        ScoringStage(config.stages())
+    }
+
+    /// 1-based, as users name it.
+    pub fn number(self) -> usize {
+        self.0
+    }
+}
+
 /// A network ready for inference (batch norm uses its running statistics).
 pub struct Detector {
     model: RetinaFace,
     device: Device,
     anchors: Mutex<AnchorCache>,
+    stage: ScoringStage,
 }
 
 /// The raw outputs of one image, on the host.
@@ -33,16 +69,61 @@ pub struct Detector {
 pub struct HostOutputs {
     pub width: u32,
     pub height: u32,
-    /// Face probability per anchor.
+    /// Face probability per anchor, from the scoring stage.
     pub scores: Vec<f32>,
-    /// Box regressions per stage, first stage first, `[A × 4]` each.
+    /// Box regressions of every stage up to the scoring one, first stage first, `[A × 4]` each
+    /// (each stage regresses from the previous one's boxes).
     pub boxes: Vec<Vec<f32>>,
+    /// Landmark regressions of the scoring stage.
     pub landmarks: Option<Vec<f32>>,
 }
 
+impl HostOutputs {
+    /// Reads a batch of `width`×`height` outputs back to the host, scored by `stage`. Used for the
+    /// detector's own (inference-mode) outputs and for diagnostics on training-mode outputs.
+    pub fn read(
+        output: &RetinaFaceOutput,
+        stage: ScoringStage,
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<HostOutputs>, DeviceReadError> {
+        let used = &output.stages[..stage.number().min(output.stages.len())];
+        let scoring = used.last().ok_or_else(|| DeviceReadError("the network returned no head stage".into()))?;
+        let [n, _, _] = scoring.logits.dims();
+        let read = |t: Tensor<3>| t.try_into_vec_as::<f32>().map_err(|e| DeviceReadError(e.to_string()));
+        let scores = read(softmax(scoring.logits.clone(), 2).narrow(2, 1, 1))?;
+        let boxes: Vec<Vec<f32>> = used.iter().map(|s| read(s.boxes.clone())).collect::<Result<_, _>>()?;
+        let landmarks = scoring.landmarks.clone().map(read).transpose()?;
+        let anchors = scores.len() / n.max(1);
+        Ok((0..n)
+            .map(|i| HostOutputs {
+                width,
+                height,
+                scores: scores[i * anchors..(i + 1) * anchors].to_vec(),
+                boxes: boxes.iter().map(|b| b[i * anchors * 4..(i + 1) * anchors * 4].to_vec()).collect(),
+                landmarks: landmarks.as_ref().map(|l| l[i * anchors * 10..(i + 1) * anchors * 10].to_vec()),
+            })
+            .collect())
+    }
+}
+
 impl Detector {
+    /// Scores with the model's last stage.
     pub fn new(model: RetinaFace, device: Device) -> Detector {
-        Detector { model: model.valid(), device, anchors: Mutex::new(HashMap::new()) }
+        let stage = ScoringStage::last(&model.config);
+        Detector { model: model.valid(), device, anchors: Mutex::new(HashMap::new()), stage }
+    }
+
+    /// Scores with head stage `stage` (1 = first) instead of the last one; `None` keeps the last.
+    pub fn with_stage(mut self, stage: Option<usize>) -> Result<Detector, StageError> {
+        if let Some(stage) = stage {
+            self.stage = ScoringStage::new(stage, self.model.config.stages())?;
+        }
+        Ok(self)
+    }
+
+    pub fn stage(&self) -> ScoringStage {
+        self.stage
     }
 
     pub fn config(&self) -> &RetinaFaceConfig {
@@ -62,9 +143,19 @@ impl Detector {
             .clone()
     }
 
-    /// Runs the network on images of one size as a single batch.
+    /// Runs the network on images of one size as a single batch, scored by the detector's stage.
     pub fn forward(&self, inputs: &[&NetworkInput]) -> Result<Vec<HostOutputs>, DeviceReadError> {
-        let Some(first) = inputs.first() else { return Ok(Vec::new()) };
+        Ok(self.forward_stages(inputs, &[self.stage])?.pop().unwrap_or_default())
+    }
+
+    /// One network run read back once per scoring stage asked for (per stage, per image): how
+    /// validation compares the cascade's stages without running the network twice.
+    pub fn forward_stages(
+        &self,
+        inputs: &[&NetworkInput],
+        stages: &[ScoringStage],
+    ) -> Result<Vec<Vec<HostOutputs>>, DeviceReadError> {
+        let Some(first) = inputs.first() else { return Ok(stages.iter().map(|_| Vec::new()).collect()) };
         let (w, h) = (first.width as usize, first.height as usize);
         if let Some(other) = inputs.iter().find(|i| (i.width, i.height) != (first.width, first.height)) {
             return Err(DeviceReadError(format!(
@@ -75,22 +166,7 @@ impl Detector {
         let data: Vec<f32> = inputs.iter().flat_map(|i| i.data.iter().copied()).collect();
         let x = Tensor::<4>::from_data(TensorData::new(data, [inputs.len(), 3, h, w]), &self.device);
         let output = self.model.forward(x);
-        let last = output.last();
-        let n = inputs.len();
-        let read = |t: Tensor<3>| t.try_into_vec_as::<f32>().map_err(|e| DeviceReadError(e.to_string()));
-        let scores = read(softmax(last.logits.clone(), 2).narrow(2, 1, 1))?;
-        let boxes: Vec<Vec<f32>> = output.stages.iter().map(|s| read(s.boxes.clone())).collect::<Result<_, _>>()?;
-        let landmarks = last.landmarks.clone().map(read).transpose()?;
-        let anchors = scores.len() / n;
-        Ok((0..n)
-            .map(|i| HostOutputs {
-                width: first.width,
-                height: first.height,
-                scores: scores[i * anchors..(i + 1) * anchors].to_vec(),
-                boxes: boxes.iter().map(|b| b[i * anchors * 4..(i + 1) * anchors * 4].to_vec()).collect(),
-                landmarks: landmarks.as_ref().map(|l| l[i * anchors * 10..(i + 1) * anchors * 10].to_vec()),
-            })
-            .collect())
+        stages.iter().map(|&stage| HostOutputs::read(&output, stage, first.width, first.height)).collect()
     }
 
     /// Post-processing of one image's outputs up to the candidates (before NMS).
@@ -108,9 +184,23 @@ impl Detector {
         size: InputSize,
         options: &DetectOptions,
     ) -> Result<Candidates, DeviceReadError> {
+        Ok(self.detect_stages(image, size, options, &[self.stage])?.pop().unwrap_or_default())
+    }
+
+    /// [`Detector::detect`] scored by each of `stages`, from one network run.
+    pub fn detect_stages(
+        &self,
+        image: &RgbImage,
+        size: InputSize,
+        options: &DetectOptions,
+        stages: &[ScoringStage],
+    ) -> Result<Vec<Candidates>, DeviceReadError> {
         let input = preprocess(image, size, &self.model.config.input);
-        let outputs = self.forward(&[&input])?;
-        Ok(outputs.first().map(|o| self.candidates(o, &input, options)).unwrap_or_default())
+        let outputs = self.forward_stages(&[&input], stages)?;
+        Ok(outputs
+            .iter()
+            .map(|per_image| per_image.first().map(|o| self.candidates(o, &input, options)).unwrap_or_default())
+            .collect())
     }
 }
 
@@ -118,6 +208,27 @@ impl Detector {
 mod tests {
     use super::*;
     use crate::model::RetinaFaceConfig;
+
+    #[test]
+    fn each_stage_scores_from_the_same_run_and_a_missing_stage_is_an_error() {
+        let device = Device::flex();
+        let config = RetinaFaceConfig::preset("tiny").unwrap();
+        let detector = Detector::new(RetinaFace::new(&config, &device), device);
+        assert_eq!(detector.stage().number(), 2, "the cascade's stage by default");
+        let image = RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 90]));
+        let input = preprocess(&image, InputSize::Original, &config.input);
+        let stages = [ScoringStage::new(1, 2).unwrap(), ScoringStage::new(2, 2).unwrap()];
+        let both = detector.forward_stages(&[&input], &stages).unwrap();
+        assert_eq!(both[0][0].boxes.len(), 1, "stage 1 decodes from the anchors only");
+        assert_eq!(both[1][0].boxes.len(), 2, "stage 2 decodes through stage 1's boxes");
+        assert_ne!(both[0][0].scores, both[1][0].scores, "each stage has its own classifier");
+        assert_eq!(detector.forward(&[&input]).unwrap()[0], both[1][0]);
+        let first =
+            Detector::new(RetinaFace::new(&config, &Device::flex()), Device::flex()).with_stage(Some(1)).unwrap();
+        assert_eq!(first.stage().number(), 1);
+        let err = detector.with_stage(Some(3)).err().unwrap().to_string();
+        assert!(err.contains("stage 3") && err.contains("2 head stage"), "{err}");
+    }
 
     #[test]
     fn a_batch_of_different_input_sizes_is_an_error() {

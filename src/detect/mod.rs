@@ -6,7 +6,7 @@ mod export;
 mod image;
 mod postprocess;
 
-pub use detector::{Detector, DeviceReadError, HostOutputs};
+pub use detector::{Detector, DeviceReadError, HostOutputs, ScoringStage, StageError};
 pub use draw::{LANDMARK_COLORS, annotate};
 pub use export::{ExportFormat, ImageDetections};
 pub use image::{

@@ -31,7 +31,47 @@ fn register_font() {
 /// Draws precision over recall for every setting, with the AP in the legend, and writes it
 /// atomically to `path` as PNG.
 pub fn write_curves_png(report: &EvalReport, path: impl AsRef<Path>) -> Result<(), PlotError> {
-    let path = path.as_ref();
+    let series: Vec<(String, Vec<(f64, f64)>)> = report
+        .settings
+        .iter()
+        .map(|setting| {
+            let points = setting.curve.iter().filter(|p| p.proposals > 0).map(|p| (p.recall, p.precision)).collect();
+            (format!("{}  AP {:.4}", setting.name, setting.ap), points)
+        })
+        .collect();
+    let chart = LineChart {
+        caption: "WIDER FACE precision / recall",
+        x_desc: "recall",
+        y_desc: "precision",
+        x_range: 0.0..1.0,
+        legend: SeriesLabelPosition::LowerLeft,
+    };
+    write_lines_png(path.as_ref(), &chart, &series)
+}
+
+/// Draws named series of `(x, y)` points (y in 0..1, e.g. AP over epochs) and writes the PNG
+/// atomically to `path`.
+pub fn write_series_png(
+    path: impl AsRef<Path>,
+    caption: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), PlotError> {
+    let x_max = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(1.0f64, f64::max);
+    let chart = LineChart { caption, x_desc, y_desc, x_range: 0.0..x_max, legend: SeriesLabelPosition::LowerRight };
+    write_lines_png(path.as_ref(), &chart, series)
+}
+
+struct LineChart<'a> {
+    caption: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    x_range: std::ops::Range<f64>,
+    legend: SeriesLabelPosition,
+}
+
+fn write_lines_png(path: &Path, spec: &LineChart, series: &[(String, Vec<(f64, f64)>)]) -> Result<(), PlotError> {
     let error = |message: String| PlotError { path: path.to_path_buf(), message };
     register_font();
     let mut pixels = vec![255u8; (SIZE.0 * SIZE.1 * 3) as usize];
@@ -39,31 +79,30 @@ pub fn write_curves_png(report: &EvalReport, path: impl AsRef<Path>) -> Result<(
         let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| error(e.to_string()))?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("WIDER FACE precision / recall", ("sans-serif", 26))
+            .caption(spec.caption, ("sans-serif", 26))
             .margin(20)
             .x_label_area_size(45)
             .y_label_area_size(55)
-            .build_cartesian_2d(0f64..1f64, 0f64..1.01f64)
+            .build_cartesian_2d(spec.x_range.clone(), 0f64..1.01f64)
             .map_err(|e| error(e.to_string()))?;
         chart
             .configure_mesh()
-            .x_desc("recall")
-            .y_desc("precision")
+            .x_desc(spec.x_desc)
+            .y_desc(spec.y_desc)
             .label_style(("sans-serif", 16))
             .draw()
             .map_err(|e| error(e.to_string()))?;
-        for (i, setting) in report.settings.iter().enumerate() {
+        for (i, (label, points)) in series.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            let points = setting.curve.iter().filter(|p| p.proposals > 0).map(|p| (p.recall, p.precision));
             chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
                 .map_err(|e| error(e.to_string()))?
-                .label(format!("{}  AP {:.4}", setting.name, setting.ap))
+                .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
+            .position(spec.legend.clone())
             .label_font(("sans-serif", 18))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)

@@ -179,7 +179,10 @@ impl RetinaFaceConfig {
             context: ContextConfig { ssh, deformable },
             activation: Activation::Relu,
             anchors: AnchorSpec::report_table1(),
-            variance: if deformable { Variance::PYTORCH_RETINAFACE } else { Variance::UNIT },
+            // The report's formulas are the unit variance; from scratch it halves the AP of
+            // networks that otherwise learn (README, "Why the report's presets learn now"), so the
+            // presets use Pytorch_Retinaface's and `train --variance 1/1` restores the report's.
+            variance: Variance::PYTORCH_RETINAFACE,
             landmarks,
             cascade,
             input: InputNormalization::IMAGENET,
@@ -265,6 +268,21 @@ impl RetinaFaceConfig {
 
     pub fn anchors_per_location(&self) -> usize {
         self.anchors.levels()[0].sizes().len()
+    }
+
+    /// The same network at most `width` wide (ResNet stage widths and FPN channels scaled, the
+    /// channels kept a multiple of 4 for SSH): for CPU benchmarks and tests of a preset's learning
+    /// that would take hours at full width. MobileNet and networks already that narrow are kept.
+    pub fn shrunk(&self, width: f32) -> RetinaFaceConfig {
+        let mut config = self.clone();
+        if let BackboneConfig::ResNet { depth, width: current } = self.backbone
+            && width < current
+        {
+            config.backbone = BackboneConfig::ResNet { depth, width };
+            let channels = (self.fpn.channels as f32 * width / current / 4.0).round() as usize * 4;
+            config.fpn.channels = channels.max(16);
+        }
+        config
     }
 
     /// Head stages: 2 with the cascade, else 1.

@@ -11,6 +11,7 @@ mod heads;
 mod import;
 mod layers;
 mod network;
+mod norm_stats;
 
 pub use config::{
     Activation, BackboneConfig, ChannelOrder, ConfigError, ContextConfig, FpnConfig, FpnLevels, InputNormalization,

@@ -65,6 +65,9 @@ pub struct Assignment {
     pub loc: Tensor<2>,
     /// `[P, 10]` encoded landmarks (read at positives with landmarks only).
     pub landmarks: Tensor<2>,
+    /// `[P]` the face each anchor was matched to (meaningful at positives only): which faces got
+    /// no positive at all is read from it.
+    pub face: Tensor<1, Int>,
 }
 
 /// `(cx, cy, w, h)` → corners.
@@ -129,6 +132,7 @@ pub fn assign(
             negative_candidate: Tensor::<1>::zeros([p], &device).equal_scalar(0.0),
             loc: Tensor::zeros([p, 4], &device),
             landmarks: Tensor::zeros([p, 10], &device),
+            face: Tensor::zeros([p], &device),
         };
     }
     let overlaps = iou_matrix(&targets.boxes, &corners(anchors));
@@ -157,8 +161,8 @@ pub fn assign(
     let negative_candidate = best_face_overlap.lower_elem(thresholds.negative).bool_and(positive.clone().bool_not());
     let labels = face_label.select(0, best_face.clone()).mask_fill(positive.clone().bool_not(), 0);
     let loc = encode_boxes(targets.boxes.clone().select(0, best_face.clone()), anchors, variance);
-    let landmarks = encode_landmarks(targets.landmarks.clone().select(0, best_face), anchors, variance);
-    Assignment { labels, positive, negative_candidate, loc, landmarks }
+    let landmarks = encode_landmarks(targets.landmarks.clone().select(0, best_face.clone()), anchors, variance);
+    Assignment { labels, positive, negative_candidate, loc, landmarks, face: best_face }
 }
 
 #[cfg(test)]

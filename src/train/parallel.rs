@@ -180,7 +180,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let config = RetinaFaceConfig::preset("tiny").unwrap();
         let model = RetinaFace::new(&config, &device);
-        let setup = LossSetup::for_model(&config);
+        let setup = LossSetup::default();
         let s = sample(64);
         let batch = [s.clone(), s];
         let one = Replicas::new(vec![device.clone()], &model, 64).step(&model, &batch, &setup).unwrap();
@@ -206,7 +206,7 @@ mod tests {
     fn steps_on_one_device_keep_the_running_statistics() {
         let device = Device::flex().autodiff();
         let config = RetinaFaceConfig::preset("tiny").unwrap();
-        let setup = LossSetup::for_model(&config);
+        let setup = LossSetup::default();
         let start = RetinaFace::new(&config, &device);
         let batch = [sample(64)];
         let replicas = Replicas::new(vec![device.clone()], &start, 64);

@@ -17,12 +17,13 @@ use serde::{Deserialize, Serialize};
 use super::loader::{EpochLoader, LoaderPlan, TrainImage};
 use super::parallel::Replicas;
 use super::schedule::{LrSchedule, sgd};
-use super::step::{LOSS_SETUPS, LossSetup};
-use super::validate::{DetectProgress, EvalImage, detect_images};
+use super::step::{Batch, LOSS_SETUPS, LossSetup};
+use super::validate::{DetectProgress, EvalImage, detect_images_per_stage};
 use crate::dataset::augment::AugmentConfig;
 use crate::dataset::{Dataset, SplitKind};
-use crate::detect::Detector;
+use crate::detect::{Detector, ScoringStage};
 use crate::eval::{EvalOptions, GroundTruth, evaluate};
+use crate::geometry::Variance;
 use crate::model::{DeviceSet, RetinaFace, RetinaFaceConfig, load_backbone, load_model, save_model};
 
 /// Everything a run needs; saved as `<out>/config.json`.
@@ -30,6 +31,10 @@ use crate::model::{DeviceSet, RetinaFace, RetinaFaceConfig, load_backbone, load_
 pub struct TrainConfig {
     pub data: PathBuf,
     pub preset: String,
+    /// Train the preset's network narrowed to this ResNet width (`RetinaFaceConfig::shrunk`): a
+    /// CPU-sized trial of a ResNet50 preset. `None`: the preset as it is.
+    #[serde(default)]
+    pub width: Option<f32>,
     pub out: PathBuf,
     pub epochs: u32,
     pub batch: usize,
@@ -41,10 +46,14 @@ pub struct TrainConfig {
     pub backbone_weights: Option<PathBuf>,
     /// Stop after this many steps in total (for quick runs); the checkpoint is written.
     pub max_steps: Option<u64>,
-    /// The anchor matching and loss setup by name (`LOSS_SETUPS`); `None`: the model's own
-    /// (the report's for P2–P6 pyramids, Pytorch_Retinaface's for P3–P5).
+    /// The anchor matching and loss setup by name (`LOSS_SETUPS`); `None`: the default,
+    /// Pytorch_Retinaface's (`LossSetup::default`).
     #[serde(default)]
     pub loss: Option<String>,
+    /// The box and landmark codec's variance instead of the preset's (saved in the model file, so
+    /// detection decodes with it): `(1, 1)` is the report's own formulas.
+    #[serde(default)]
+    pub variance: Option<Variance>,
     /// Validation AP every this many epochs (0: never).
     pub val_every: u32,
     pub seed: u64,
@@ -94,7 +103,12 @@ pub enum TrainEvent {
     Val {
         epoch: u32,
         step: u64,
+        /// AP per setting, scored by the detector's stage (the last).
         ap: Vec<(String, f64)>,
+        /// With the cascade: AP per setting scored by each stage, first stage first, so a run
+        /// shows whether the cascade helps. Empty for single-stage models.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stages: Vec<Vec<(String, f64)>>,
     },
     Checkpoint {
         epoch: u32,
@@ -117,6 +131,22 @@ pub enum TrainEvent {
         step: u64,
         stopped: bool,
     },
+}
+
+impl TrainEvent {
+    /// A validation event's APs as named series: the settings themselves for a single-stage model,
+    /// `"<setting> · stage N"` per stage with the cascade (the CLI and the Train panel's curves).
+    pub fn val_series(&self) -> Vec<(String, f64)> {
+        match self {
+            TrainEvent::Val { ap, stages, .. } if stages.is_empty() => ap.clone(),
+            TrainEvent::Val { stages, .. } => stages
+                .iter()
+                .enumerate()
+                .flat_map(|(i, aps)| aps.iter().map(move |(name, v)| (format!("{name} · stage {}", i + 1), *v)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -225,11 +255,20 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
         .map_err(|e| e.to_string())?;
     let device = devices.first().cloned().ok_or("no training device given")?;
     let model_config = RetinaFaceConfig::preset(&config.preset).map_err(|e| e.to_string())?;
+    let model_config = match config.width {
+        Some(width) if !(width > 0.0 && width <= 1.0) => {
+            return Err(format!("the network width must be in (0, 1], got {width}"));
+        }
+        Some(width) => model_config.shrunk(width),
+        None => model_config,
+    };
+    let model_config = RetinaFaceConfig { variance: config.variance.unwrap_or(model_config.variance), ..model_config };
+    model_config.validate().map_err(|e| e.to_string())?;
     let schedule = LrSchedule::preset(&config.lr_schedule).map_err(|e| e.to_string())?.rescaled(config.epochs);
     let setup = match &config.loss {
         Some(name) => LossSetup::preset(name)
             .ok_or_else(|| format!("unknown loss setup {name:?}; setups: {}", LOSS_SETUPS.join(", ")))?,
-        None => LossSetup::for_model(&model_config),
+        None => LossSetup::default(),
     };
 
     let state_path = config.out.join("state.json");
@@ -328,17 +367,52 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
         log.send(TrainEvent::EpochEnd { epoch, step: state.step, mean_loss });
         state.epoch += 1;
         state.batch = 0;
+        recompute_statistics(&mut model, &images, &augment_config, config, epoch, replicas.main());
         checkpoint(config, &model, &optim, &mut state, log)?;
         if config.val_every > 0 && epoch % config.val_every == 0 {
             validate(&dataset, &model, epoch, state.step, log);
         }
     }
     if stopped {
+        recompute_statistics(&mut model, &images, &augment_config, config, state.epoch, replicas.main());
         checkpoint(config, &model, &optim, &mut state, log)?;
     }
     save_model(&model.valid(), &config.out.join("model.bpk")).map_err(|e| e.to_string())?;
     log.send(TrainEvent::Finished { step: state.step, stopped });
     Ok(())
+}
+
+/// Batches whose statistics replace the batch norms' running averages at each epoch end.
+const STATISTICS_BATCHES: usize = 16;
+
+/// Recomputes the batch-norm statistics for the weights as they are at the end of `epoch`, on
+/// augmented training batches (other draws than the epoch's own). The running averages lag
+/// behind weights that are still moving; a detector read from them scores every anchor alike
+/// (the report presets' AP ≈ 0.01 with a low training loss). Training itself uses batch
+/// statistics, so this changes only what validation, checkpoints and the saved model see.
+fn recompute_statistics(
+    model: &mut RetinaFace,
+    images: &Arc<Vec<TrainImage>>,
+    augment: &AugmentConfig,
+    config: &TrainConfig,
+    epoch: u32,
+    device: &Device,
+) {
+    let plan = LoaderPlan {
+        batch: config.batch,
+        seed: config.seed ^ 0x5ca1_ab1e,
+        epoch,
+        first: 0,
+        workers: config.workers,
+        depth: 2,
+    };
+    let input = model.config.input;
+    let batches: Vec<Tensor<4>> = EpochLoader::start(images.clone(), augment.clone(), plan)
+        .take(STATISTICS_BATCHES)
+        .filter_map(|(_, loaded)| loaded.ok())
+        .map(|samples| Batch::new(&samples, &input, device).images)
+        .collect();
+    model.recompute_batch_norm(batches);
 }
 
 enum Flow {
@@ -400,22 +474,16 @@ fn validate(dataset: &Dataset, model: &RetinaFace, epoch: u32, step: u64, log: &
         log.send(TrainEvent::Warning { message: "no val split: validation skipped".into() });
         return;
     };
-    let result = (|| -> Result<Vec<(String, f64)>, String> {
+    let result = (|| -> Result<Vec<Vec<(String, f64)>>, String> {
         let gt = GroundTruth::from_split(val).map_err(|e| e.to_string())?;
         let inference = model.valid();
         let device = inference.devices().first().cloned().unwrap_or_else(Device::flex);
+        let stages = inference.config.stages();
         let detector = Detector::new(inference, device);
-        let images: Vec<EvalImage> = val
-            .images
-            .iter()
-            .map(|image| EvalImage {
-                event: image.event().into(),
-                name: image.stem().into(),
-                path: val.image_path(image),
-            })
-            .collect();
+        let images = EvalImage::from_split(val);
+        let scoring = ScoringStage::all(stages);
         let mut skipped = Vec::new();
-        let predictions = detect_images(&detector, &images, |event| {
+        let predictions = detect_images_per_stage(&detector, &images, &scoring, |event| {
             if let DetectProgress::Skipped(err) = event {
                 skipped.push(err.to_string());
             }
@@ -424,11 +492,22 @@ fn validate(dataset: &Dataset, model: &RetinaFace, epoch: u32, step: u64, log: &
         for message in skipped {
             log.send(TrainEvent::Warning { message: format!("validation image skipped: {message}") });
         }
-        let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
-        Ok(report.settings.iter().map(|s| (s.name.clone(), s.ap)).collect())
+        Ok(predictions
+            .iter()
+            .map(|p| {
+                let report = evaluate(&gt, p, &EvalOptions::OFFICIAL);
+                report.settings.iter().map(|s| (s.name.clone(), s.ap)).collect()
+            })
+            .collect())
     })();
     match result {
-        Ok(ap) => log.send(TrainEvent::Val { epoch, step, ap }),
+        Ok(mut per_stage) => {
+            let ap = per_stage.last().cloned().unwrap_or_default();
+            if per_stage.len() < 2 {
+                per_stage.clear();
+            }
+            log.send(TrainEvent::Val { epoch, step, ap, stages: per_stage })
+        }
         Err(message) => log.send(TrainEvent::Warning { message: format!("validation failed: {message}") }),
     }
 }
@@ -446,6 +525,7 @@ mod tests {
 
     fn config(data: &Path, out: &Path) -> TrainConfig {
         TrainConfig {
+            width: None,
             data: data.to_path_buf(),
             preset: "tiny".into(),
             out: out.to_path_buf(),
@@ -457,6 +537,7 @@ mod tests {
             backbone_weights: None,
             max_steps: None,
             loss: None,
+            variance: None,
             val_every: 0,
             seed: 1,
             workers: 2,

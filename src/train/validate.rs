@@ -4,7 +4,8 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use crate::detect::{DetectOptions, Detector, InputSize, load_image};
+use crate::dataset::Split;
+use crate::detect::{DetectOptions, Detection, Detector, InputSize, ScoringStage, load_image};
 use crate::eval::{Detection as EvalDetection, GroundTruth, Predictions};
 
 /// An image of a ground truth: how the evaluation names it and where it is.
@@ -29,10 +30,36 @@ impl EvalImage {
     }
 }
 
+impl EvalImage {
+    /// The images of a dataset split, named as its ground truth ([`GroundTruth::from_split`]) names them.
+    pub fn from_split(split: &Split) -> Vec<EvalImage> {
+        split
+            .images
+            .iter()
+            .map(|image| EvalImage {
+                event: image.event().into(),
+                name: image.stem().into(),
+                path: split.image_path(image),
+            })
+            .collect()
+    }
+}
+
 /// What happened to one image, for a progress display.
 pub enum DetectProgress<'a> {
     Done,
     Skipped(&'a str),
+}
+
+/// Detector faces as the evaluation reads them (`x y w h score`).
+pub(crate) fn to_eval_detections(faces: &[Detection]) -> Vec<EvalDetection> {
+    faces
+        .iter()
+        .map(|d| {
+            let [x, y, w, h] = d.bbox.to_xywh();
+            EvalDetection { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
+        })
+        .collect()
 }
 
 /// Detects faces in every image with the evaluation settings at the original size (the protocol).
@@ -41,11 +68,22 @@ pub enum DetectProgress<'a> {
 pub fn detect_images(
     detector: &Detector,
     images: &[EvalImage],
-    mut progress: impl FnMut(DetectProgress) -> ControlFlow<()>,
+    progress: impl FnMut(DetectProgress) -> ControlFlow<()>,
 ) -> Result<Predictions, String> {
+    Ok(detect_images_per_stage(detector, images, &[detector.stage()], progress)?.pop().unwrap_or_default())
+}
+
+/// [`detect_images`] scored by each of `stages` (one network run per image): one set of
+/// predictions per stage, in the order asked.
+pub fn detect_images_per_stage(
+    detector: &Detector,
+    images: &[EvalImage],
+    stages: &[ScoringStage],
+    mut progress: impl FnMut(DetectProgress) -> ControlFlow<()>,
+) -> Result<Vec<Predictions>, String> {
     let cancelled = || "cancelled".to_string();
     let options = DetectOptions::EVALUATION;
-    let mut predictions = Predictions::new();
+    let mut predictions: Vec<Predictions> = stages.iter().map(|_| Predictions::new()).collect();
     for image in images {
         let photo = match load_image(&image.path) {
             Ok(photo) => photo,
@@ -56,15 +94,12 @@ pub fn detect_images(
                 continue;
             }
         };
-        let faces = detector.detect(&photo, InputSize::Original, &options).map_err(|e| e.to_string())?.filter(&options);
-        let detections = faces
-            .iter()
-            .map(|d| {
-                let [x, y, w, h] = d.bbox.to_xywh();
-                EvalDetection { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
-            })
-            .collect();
-        predictions.insert(image.event.as_str(), image.name.as_str(), detections).map_err(|e| e.to_string())?;
+        let per_stage =
+            detector.detect_stages(&photo, InputSize::Original, &options, stages).map_err(|e| e.to_string())?;
+        for (candidates, predictions) in per_stage.iter().zip(&mut predictions) {
+            let detections = to_eval_detections(&candidates.filter(&options));
+            predictions.insert(image.event.as_str(), image.name.as_str(), detections).map_err(|e| e.to_string())?;
+        }
         if progress(DetectProgress::Done).is_break() {
             return Err(cancelled());
         }

@@ -1,0 +1,332 @@
+//! The report's ablation (its Table 2) as one study: the report's four variants and `paper-r50`
+//! trained one after another (or several at once, one per device), each in its own run folder
+//! under the study folder so the whole study resumes where it stopped, then evaluated on the
+//! validation split by every head stage and tabulated beside the report's and the paper's numbers.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::trainer::{Control, TrainConfig, TrainEvent, read_metrics, spawn};
+use super::validate::{EvalImage, detect_images_per_stage};
+use crate::dataset::{Dataset, SplitKind};
+use crate::detect::{Detector, ScoringStage};
+use crate::eval::{EvalOptions, GroundTruth, evaluate};
+use crate::model::{DeviceSet, load_model};
+
+/// One row of the study.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AblationVariant {
+    pub preset: &'static str,
+    /// The row's name in the report's Table 2.
+    pub name: &'static str,
+    /// Easy / medium / hard AP on WIDER FACE val as the report measured it.
+    pub report: Option<[f64; 3]>,
+    /// The RetinaFace paper's row for the same configuration, where it has one.
+    pub paper: Option<[f64; 3]>,
+}
+
+/// The report's variants (Table 2) and the paper's full model, which the report could not build.
+pub const ABLATION: [AblationVariant; 5] = [
+    AblationVariant {
+        preset: "seed-baseline",
+        name: "Baseline",
+        report: Some([0.842, 0.864, 0.769]),
+        paper: Some([0.958, 0.952, 0.899]),
+    },
+    AblationVariant {
+        preset: "seed-context",
+        name: "Context Module without Landmark",
+        report: Some([0.865, 0.878, 0.767]),
+        paper: None,
+    },
+    AblationVariant {
+        preset: "seed-context-landmarks",
+        name: "Context Module with Landmark",
+        report: Some([0.873, 0.883, 0.783]),
+        paper: None,
+    },
+    AblationVariant { preset: "seed-full", name: "Full Model", report: Some([0.842, 0.854, 0.752]), paper: None },
+    AblationVariant {
+        preset: "paper-r50",
+        name: "Full Model with deformable context (the paper's)",
+        report: None,
+        paper: Some([0.966, 0.959, 0.912]),
+    },
+];
+
+/// What a study runs: the training template (its `preset` and `out` are set per variant), the
+/// study folder and, optionally, the official ground truth to evaluate on.
+#[derive(Clone, Debug)]
+pub struct StudyConfig {
+    pub train: TrainConfig,
+    pub out: PathBuf,
+    /// The variants' presets, in order (default: [`ABLATION`]).
+    pub presets: Vec<String>,
+    /// The folder of `wider_face_val.mat` and its image folder: easy/medium/hard AP. Without it the
+    /// dataset's val split is the ground truth (one setting, "all").
+    pub official: Option<(PathBuf, PathBuf)>,
+}
+
+/// The study's progress.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StudyEvent {
+    /// A variant's training already finished in an earlier session.
+    Skipped {
+        preset: String,
+    },
+    Training {
+        preset: String,
+        event: TrainEvent,
+    },
+    Evaluating {
+        preset: String,
+    },
+}
+
+/// One evaluated variant.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StudyRow {
+    pub preset: String,
+    pub name: String,
+    /// AP per setting scored by each head stage, first stage first.
+    pub stages: Vec<Vec<(String, f64)>>,
+    pub report: Option<[f64; 3]>,
+    pub paper: Option<[f64; 3]>,
+}
+
+impl StudyRow {
+    /// AP per setting from the detector's stage (the last).
+    pub fn ap(&self) -> &[(String, f64)] {
+        self.stages.last().map_or(&[], Vec::as_slice)
+    }
+}
+
+fn variant_info(preset: &str) -> (String, Option<[f64; 3]>, Option<[f64; 3]>) {
+    match ABLATION.iter().find(|v| v.preset == preset) {
+        Some(v) => (v.name.to_string(), v.report, v.paper),
+        None => (preset.to_string(), None, None),
+    }
+}
+
+/// Whether a run folder holds a training that ended by itself (or at its step limit).
+fn finished(run: &Path, max_steps: Option<u64>) -> bool {
+    run.join("model.bpk").is_file()
+        && read_metrics(&run.join("metrics.jsonl")).is_ok_and(|events| {
+            events.iter().rev().find_map(|e| match e {
+                TrainEvent::Finished { step, stopped } => Some(!stopped || max_steps.is_some_and(|m| *step >= m)),
+                TrainEvent::Started { .. } => Some(false),
+                _ => None,
+            }) == Some(true)
+        })
+}
+
+/// The study's callbacks: progress events (called from the training threads) and whether to stop.
+pub struct StudyHooks<'a> {
+    pub on_event: &'a (dyn Fn(StudyEvent) + Sync),
+    /// Polled while training; `true` stops the running variants (each checkpoints, so the study
+    /// resumes from there) and ends the study with an error.
+    pub should_stop: &'a (dyn Fn() -> bool + Sync),
+}
+
+/// Trains one variant (resuming an interrupted one); `Err` with the trainer's message.
+fn train_variant(config: TrainConfig, hooks: &StudyHooks) -> Result<(), String> {
+    let on_event = hooks.on_event;
+    let preset = config.preset.clone();
+    if finished(&config.out, config.max_steps) {
+        on_event(StudyEvent::Skipped { preset });
+        return Ok(());
+    }
+    let resume = config.out.join("state.json").is_file();
+    let handle = spawn(config, resume);
+    let mut failure = None;
+    let mut stop_sent = false;
+    loop {
+        let event = match handle.events.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(event) => event,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if !stop_sent && (hooks.should_stop)() {
+                    let _ = handle.control.send(Control::Stop);
+                    stop_sent = true;
+                }
+                continue;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
+        if let TrainEvent::Error { message } = &event {
+            failure = Some(format!("{preset}: {message}"));
+        }
+        on_event(StudyEvent::Training { preset: preset.clone(), event });
+    }
+    handle.join();
+    if stop_sent {
+        return Err(format!("{preset}: stopped (the study resumes from its checkpoint)"));
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// The ground truth and its images.
+fn ground_truth(config: &StudyConfig) -> Result<(GroundTruth, Vec<EvalImage>), String> {
+    match &config.official {
+        Some((gt_dir, images)) => {
+            let gt = GroundTruth::from_official_dir(gt_dir).map_err(|e| e.to_string())?;
+            let list = EvalImage::list(&gt, images);
+            Ok((gt, list))
+        }
+        None => {
+            let (dataset, _) = Dataset::open(&config.train.data).map_err(|e| e.to_string())?;
+            let val = dataset
+                .split(SplitKind::Val)
+                .ok_or_else(|| format!("{} has no val split to evaluate on", config.train.data.display()))?;
+            let gt = GroundTruth::from_split(val).map_err(|e| e.to_string())?;
+            Ok((gt, EvalImage::from_split(val)))
+        }
+    }
+}
+
+/// AP per setting of a trained model, scored by each stage.
+fn evaluate_run(
+    run: &Path,
+    gt: &GroundTruth,
+    images: &[EvalImage],
+    devices: &DeviceSet,
+) -> Result<Vec<Vec<(String, f64)>>, String> {
+    let device = devices.devices().first().ok_or("no device given")?.open().map_err(|e| e.to_string())?;
+    let model = load_model(&run.join("model.bpk"), &device).map_err(|e| e.to_string())?;
+    let stages = model.config.stages();
+    let scoring = ScoringStage::all(stages);
+    let detector = Detector::new(model, device);
+    let predictions = detect_images_per_stage(&detector, images, &scoring, |_| std::ops::ControlFlow::Continue(()))?;
+    Ok(predictions
+        .iter()
+        .map(|p| evaluate(gt, p, &EvalOptions::OFFICIAL).settings.iter().map(|s| (s.name.clone(), s.ap)).collect())
+        .collect())
+}
+
+/// Runs the study: trains what is not trained yet (one variant per device at a time), evaluates
+/// every variant and writes `ablation.md`, `ablation.json` and `ablation_ap.png` into the study
+/// folder.
+pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRow>, String> {
+    std::fs::create_dir_all(&config.out).map_err(|e| format!("cannot create {}: {e}", config.out.display()))?;
+    let devices = config.train.device.devices().to_vec();
+    if devices.is_empty() {
+        return Err("no training device given".into());
+    }
+    let run_dir = |preset: &str| config.out.join(preset);
+    let jobs: Vec<TrainConfig> = config
+        .presets
+        .iter()
+        .map(|preset| TrainConfig { preset: preset.clone(), out: run_dir(preset), ..config.train.clone() })
+        .collect();
+    // Variant i trains on device i mod n; each device works through its variants in order.
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..devices.len().min(jobs.len()))
+            .map(|d| {
+                let mine: Vec<TrainConfig> = jobs
+                    .iter()
+                    .skip(d)
+                    .step_by(devices.len())
+                    .map(|job| TrainConfig { device: DeviceSet::single(devices[d].clone()), ..job.clone() })
+                    .collect();
+                scope.spawn(move || {
+                    mine.into_iter().filter_map(|job| train_variant(job, hooks).err()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|_| vec!["a training thread panicked".into()]))
+            .collect()
+    });
+    if !failures.is_empty() {
+        return Err(failures.join("; "));
+    }
+    let (gt, images) = ground_truth(config)?;
+    let mut rows = Vec::with_capacity(config.presets.len());
+    for preset in &config.presets {
+        (hooks.on_event)(StudyEvent::Evaluating { preset: preset.clone() });
+        let stages = evaluate_run(&run_dir(preset), &gt, &images, &config.train.device)?;
+        let (name, report, paper) = variant_info(preset);
+        rows.push(StudyRow { preset: preset.clone(), name, stages, report, paper });
+    }
+    write_outputs(config, &rows)?;
+    Ok(rows)
+}
+
+fn fmt_triple(values: Option<[f64; 3]>) -> String {
+    values.map_or_else(|| "—".to_string(), |v| format!("{:.3} / {:.3} / {:.3}", v[0], v[1], v[2]))
+}
+
+fn fmt_aps(aps: &[(String, f64)]) -> String {
+    aps.iter().map(|(name, ap)| format!("{name} {ap:.3}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The table as Markdown: this run's AP (and the first stage's, with the cascade) beside the
+/// report's and the paper's easy / medium / hard.
+pub fn markdown_table(rows: &[StudyRow], config: &StudyConfig) -> String {
+    let t = &config.train;
+    let mut text = format!(
+        "# The report's ablation (Table 2), this run\n\n{} epochs, batch {}, {} px, schedule {}, device {}{}{}.\n\
+         Ground truth: {}.\n\n",
+        t.epochs,
+        t.batch,
+        t.image_size,
+        t.lr_schedule,
+        t.device,
+        t.width.map_or_else(String::new, |w| format!(", width {w}")),
+        t.backbone_weights
+            .as_ref()
+            .map_or_else(|| ", backbone from scratch".to_string(), |w| format!(", backbone {}", w.display())),
+        match &config.official {
+            Some((dir, _)) => format!("official WIDER FACE val ({})", dir.display()),
+            None => format!("the val split of {} (all faces)", t.data.display()),
+        }
+    );
+    text.push_str("| variant | preset | AP (this run) | first stage | report (E / M / H) | paper (E / M / H) |\n");
+    text.push_str("|---|---|---|---|---|---|\n");
+    for row in rows {
+        let first = if row.stages.len() > 1 { fmt_aps(&row.stages[0]) } else { "—".into() };
+        text.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} |\n",
+            row.name,
+            row.preset,
+            fmt_aps(row.ap()),
+            first,
+            fmt_triple(row.report),
+            fmt_triple(row.paper)
+        ));
+    }
+    text
+}
+
+fn write_outputs(config: &StudyConfig, rows: &[StudyRow]) -> Result<(), String> {
+    let write = |name: &str, bytes: &[u8]| {
+        crate::fsutil::write_atomic(&config.out.join(name), bytes).map_err(|e| format!("{name}: {e}"))
+    };
+    write("ablation.md", markdown_table(rows, config).as_bytes())?;
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows })).map_err(|e| e.to_string())?;
+    write("ablation.json", json.as_bytes())?;
+    let curves: Vec<(String, Vec<(f64, f64)>)> = config
+        .presets
+        .iter()
+        .map(|preset| {
+            let events = read_metrics(&config.out.join(preset).join("metrics.jsonl")).unwrap_or_default();
+            let points = events
+                .iter()
+                .filter_map(|e| match e {
+                    TrainEvent::Val { epoch, ap, .. } => ap.first().map(|(_, v)| (f64::from(*epoch), *v)),
+                    _ => None,
+                })
+                .collect();
+            (preset.clone(), points)
+        })
+        .collect();
+    crate::eval::write_series_png(
+        &config.out.join("ablation_ap.png"),
+        "Validation AP per variant",
+        "epoch",
+        "AP",
+        &curves,
+    )
+    .map_err(|e| e.to_string())
+}
