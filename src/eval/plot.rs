@@ -59,7 +59,7 @@ pub fn write_series_png(
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), PlotError> {
     let x_max = series.iter().flat_map(|(_, p)| p.iter().map(|(x, _)| *x)).fold(1.0f64, f64::max);
-    let chart = LineChart { caption, x_desc, y_desc, x_range: 0.0..x_max, legend: SeriesLabelPosition::LowerRight };
+    let chart = LineChart { caption, x_desc, y_desc, x_range: 0.0..x_max, legend: SeriesLabelPosition::UpperLeft };
     write_lines_png(path.as_ref(), &chart, series)
 }
 

@@ -194,9 +194,8 @@ pub fn run_probe(
                     sum.positives += positive.iter().filter(|p| **p != 0).count() as f64;
                     sum.unmatched += targets.len().saturating_sub(matched.len());
                 }
-                let stage_number = ScoringStage::new(stage + 1, stages).map_err(|e| e.to_string())?;
-                let outputs =
-                    HostOutputs::read(&detail.output, stage_number, width, height).map_err(|e| e.to_string())?;
+                let outputs = HostOutputs::read(&detail.output, ScoringStage::all(stages)[stage], width, height)
+                    .map_err(|e| e.to_string())?;
                 for (k, out) in outputs.iter().enumerate() {
                     let boxes: Vec<&[f32]> = out.boxes.iter().map(Vec::as_slice).collect();
                     let raw = RawOutputs { scores: &out.scores, boxes: &boxes, landmarks: out.landmarks.as_deref() };
@@ -221,24 +220,22 @@ pub fn run_probe(
             }
             let inference = model.valid();
             let inner = inference.devices().first().cloned().unwrap_or_else(Device::flex);
+            let detector = Detector::new(inference, inner);
+            let mut predictions: Vec<Predictions> = (0..stages).map(|_| Predictions::new()).collect();
+            for (i, sample) in samples.iter().enumerate() {
+                let per_stage = detector
+                    .detect_stages(&sample.image, InputSize::Original, &options, &ScoringStage::all(stages))
+                    .map_err(|e| e.to_string())?;
+                for (candidates, predictions) in per_stage.iter().zip(&mut predictions) {
+                    let faces = to_eval_detections(&candidates.filter(&options));
+                    predictions.insert("probe", i.to_string(), faces).map_err(|e| e.to_string())?;
+                }
+            }
             let mut measures = Vec::with_capacity(stages);
             for (stage, sum) in sums.iter_mut().enumerate() {
-                let detector = Detector::new(inference.clone(), inner.clone())
-                    .with_stage(Some(stage + 1))
-                    .map_err(|e| e.to_string())?;
-                let mut predictions = Predictions::new();
-                for (i, sample) in samples.iter().enumerate() {
-                    let faces = detector
-                        .detect(&sample.image, InputSize::Original, &options)
-                        .map_err(|e| e.to_string())?
-                        .filter(&options);
-                    predictions
-                        .insert("probe", i.to_string(), to_eval_detections(&faces))
-                        .map_err(|e| e.to_string())?;
-                }
                 let steps = sum.steps.max(1) as f64;
                 measures.push(StageMeasure {
-                    ap: all_faces_ap(&gt, &predictions),
+                    ap: all_faces_ap(&gt, &predictions[stage]),
                     ap_training_mode: all_faces_ap(&gt, &training_predictions[stage]),
                     positives_per_image: sum.positives / sum.images.max(1) as f64,
                     unmatched_faces: sum.unmatched as f64 / sum.faces.max(1) as f64,

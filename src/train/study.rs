@@ -208,6 +208,7 @@ fn evaluate_run(
 /// folder.
 pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRow>, String> {
     std::fs::create_dir_all(&config.out).map_err(|e| format!("cannot create {}: {e}", config.out.display()))?;
+    let _lock = StudyLock::take(&config.out)?;
     let devices = config.train.device.devices().to_vec();
     if devices.is_empty() {
         return Err("no training device given".into());
@@ -251,6 +252,32 @@ pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRo
     }
     write_outputs(config, &rows)?;
     Ok(rows)
+}
+
+/// `study.lock` in the study folder, holding the process id: two studies in one folder would train
+/// into the same run folders. A lock whose process is gone (a killed study) is taken over.
+struct StudyLock(PathBuf);
+
+impl StudyLock {
+    fn take(dir: &Path) -> Result<StudyLock, String> {
+        let path = dir.join("study.lock");
+        let own = std::process::id();
+        if let Some(pid) = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok())
+            && pid != own
+            && Path::new(&format!("/proc/{pid}")).exists()
+        {
+            return Err(format!("another study (process {pid}) is running in {}", dir.display()));
+        }
+        crate::fsutil::write_atomic(&path, own.to_string().as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(StudyLock(path))
+    }
+}
+
+impl Drop for StudyLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn fmt_triple(values: Option<[f64; 3]>) -> String {
@@ -329,4 +356,27 @@ fn write_outputs(config: &StudyConfig, rows: &[StudyRow]) -> Result<(), String> 
         &curves,
     )
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_study_in_the_same_folder_is_refused_and_a_dead_ones_lock_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = StudyLock::take(dir.path()).unwrap();
+        // A live process other than this one holds the folder: process 1 always exists.
+        std::fs::write(dir.path().join("study.lock"), "1").unwrap();
+        let err = StudyLock::take(dir.path()).err().unwrap();
+        assert!(err.contains("process 1") && err.contains("is running"), "{err}");
+        drop(lock);
+        // A process id that cannot be running (beyond Linux's pid_max): a killed study's lock.
+        std::fs::write(dir.path().join("study.lock"), "4294967294").unwrap();
+        let taken = StudyLock::take(dir.path()).unwrap();
+        let holder = std::fs::read_to_string(dir.path().join("study.lock")).unwrap();
+        assert_eq!(holder, std::process::id().to_string());
+        drop(taken);
+        assert!(!dir.path().join("study.lock").exists(), "the lock goes with the study");
+    }
 }

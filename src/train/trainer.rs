@@ -283,6 +283,8 @@ fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receive
             .map_err(|e| format!("cannot restore the optimiser: {e}"))?;
         (model, optim, state)
     } else {
+        // The run's seed fixes the initial weights too, not only the data order and augmentation.
+        device.seed(config.seed);
         let mut model = RetinaFace::new(&model_config, &device);
         if let Some(weights) = &config.backbone_weights {
             load_backbone(&mut model, weights).map_err(|e| e.to_string())?;
