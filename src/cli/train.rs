@@ -60,7 +60,7 @@ pub struct RunArgs {
     loss: Option<String>,
     /// The box and landmark codec's variance C/S instead of the preset's (1/1: the report's own
     /// formulas; 0.1/0.2: Pytorch_Retinaface's, the default of every preset).
-    #[arg(long, value_parser = parse_variance)]
+    #[arg(long)]
     variance: Option<Variance>,
     /// Validate every K epochs (0: never).
     #[arg(long, default_value_t = 1)]
@@ -94,18 +94,6 @@ impl RunArgs {
             workers: self.workers,
             augment: AugmentConfig::default(),
         }
-    }
-}
-
-/// A variance `C/S`, both positive.
-pub fn parse_variance(text: &str) -> Result<Variance, String> {
-    let bad = || format!("expected CENTER/SIZE, two positive numbers such as 0.1/0.2, got {text:?}");
-    let (c, s) = text.split_once('/').ok_or_else(bad)?;
-    let (center, size): (f32, f32) = (c.trim().parse().map_err(|_| bad())?, s.trim().parse().map_err(|_| bad())?);
-    if center > 0.0 && size > 0.0 && center.is_finite() && size.is_finite() {
-        Ok(Variance { center, size })
-    } else {
-        Err(bad())
     }
 }
 

@@ -79,31 +79,46 @@ pub struct HostOutputs {
 }
 
 impl HostOutputs {
-    /// Reads a batch of `width`×`height` outputs back to the host, scored by `stage`. Used for the
-    /// detector's own (inference-mode) outputs and for diagnostics on training-mode outputs.
+    /// Reads a batch of `width`×`height` outputs back to the host once per scoring stage asked for
+    /// (per stage, per image). Every stage's boxes are read once, however many stages decode
+    /// through them. Used for the detector's own (inference-mode) outputs and for diagnostics on
+    /// training-mode outputs.
     pub fn read(
         output: &RetinaFaceOutput,
-        stage: ScoringStage,
+        stages: &[ScoringStage],
         width: u32,
         height: u32,
-    ) -> Result<Vec<HostOutputs>, DeviceReadError> {
-        let used = &output.stages[..stage.number().min(output.stages.len())];
-        let scoring = used.last().ok_or_else(|| DeviceReadError("the network returned no head stage".into()))?;
-        let [n, _, _] = scoring.logits.dims();
+    ) -> Result<Vec<Vec<HostOutputs>>, DeviceReadError> {
         let read = |t: Tensor<3>| t.try_into_vec_as::<f32>().map_err(|e| DeviceReadError(e.to_string()));
-        let scores = read(softmax(scoring.logits.clone(), 2).narrow(2, 1, 1))?;
-        let boxes: Vec<Vec<f32>> = used.iter().map(|s| read(s.boxes.clone())).collect::<Result<_, _>>()?;
-        let landmarks = scoring.landmarks.clone().map(read).transpose()?;
-        let anchors = scores.len() / n.max(1);
-        Ok((0..n)
-            .map(|i| HostOutputs {
-                width,
-                height,
-                scores: scores[i * anchors..(i + 1) * anchors].to_vec(),
-                boxes: boxes.iter().map(|b| b[i * anchors * 4..(i + 1) * anchors * 4].to_vec()).collect(),
-                landmarks: landmarks.as_ref().map(|l| l[i * anchors * 10..(i + 1) * anchors * 10].to_vec()),
+        let deepest = stages.iter().map(|s| s.number()).max().unwrap_or(0).min(output.stages.len());
+        let boxes: Vec<Vec<f32>> =
+            output.stages[..deepest].iter().map(|s| read(s.boxes.clone())).collect::<Result<_, _>>()?;
+        stages
+            .iter()
+            .map(|stage| {
+                let used = stage.number().min(deepest);
+                let scoring = used
+                    .checked_sub(1)
+                    .map(|i| &output.stages[i])
+                    .ok_or_else(|| DeviceReadError("the network returned no head stage".into()))?;
+                let [n, _, _] = scoring.logits.dims();
+                let scores = read(softmax(scoring.logits.clone(), 2).narrow(2, 1, 1))?;
+                let landmarks = scoring.landmarks.clone().map(read).transpose()?;
+                let anchors = scores.len() / n.max(1);
+                Ok((0..n)
+                    .map(|i| HostOutputs {
+                        width,
+                        height,
+                        scores: scores[i * anchors..(i + 1) * anchors].to_vec(),
+                        boxes: boxes[..used]
+                            .iter()
+                            .map(|b| b[i * anchors * 4..(i + 1) * anchors * 4].to_vec())
+                            .collect(),
+                        landmarks: landmarks.as_ref().map(|l| l[i * anchors * 10..(i + 1) * anchors * 10].to_vec()),
+                    })
+                    .collect())
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -165,8 +180,7 @@ impl Detector {
         }
         let data: Vec<f32> = inputs.iter().flat_map(|i| i.data.iter().copied()).collect();
         let x = Tensor::<4>::from_data(TensorData::new(data, [inputs.len(), 3, h, w]), &self.device);
-        let output = self.model.forward(x);
-        stages.iter().map(|&stage| HostOutputs::read(&output, stage, first.width, first.height)).collect()
+        HostOutputs::read(&self.model.forward(x), stages, first.width, first.height)
     }
 
     /// Post-processing of one image's outputs up to the candidates (before NMS).

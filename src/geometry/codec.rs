@@ -23,6 +23,20 @@ impl Variance {
     pub const UNIT: Variance = Variance { center: 1.0, size: 1.0 };
 }
 
+/// `CENTER/SIZE`, e.g. `0.1/0.2`: both finite and `> 0` (what `--variance` and the diagnosis'
+/// `variance=` take).
+impl std::str::FromStr for Variance {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Variance, String> {
+        let bad = || format!("expected CENTER/SIZE, two positive numbers such as 0.1/0.2, got {text:?}");
+        let (c, s) = text.split_once('/').ok_or_else(bad)?;
+        let (center, size): (f32, f32) = (c.trim().parse().map_err(|_| bad())?, s.trim().parse().map_err(|_| bad())?);
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if positive(center) && positive(size) { Ok(Variance { center, size }) } else { Err(bad()) }
+    }
+}
+
 /// Checks what encoding divides by: anchor size and both variances must be finite and `> 0`.
 fn check_divisors(a: &Anchor, v: Variance) -> Result<(), GeometryError> {
     for (name, value) in
@@ -89,6 +103,16 @@ pub fn decode_landmarks(t: [f32; 10], a: &Anchor, v: Variance) -> [f32; 10] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variance_parses_center_slash_size_and_rejects_the_rest() {
+        assert_eq!("0.1/0.2".parse::<Variance>(), Ok(Variance::PYTORCH_RETINAFACE));
+        assert_eq!(" 1 / 1 ".trim().parse::<Variance>(), Ok(Variance::UNIT));
+        for bad in ["0.1", "0/1", "1/-1", "a/b", "nan/1", "1/inf"] {
+            let err = bad.parse::<Variance>().unwrap_err();
+            assert!(err.contains("CENTER/SIZE") && err.contains(bad), "{bad}: {err}");
+        }
+    }
 
     const ANCHOR: Anchor = Anchor { cx: 100.0, cy: 50.0, w: 32.0, h: 16.0 };
 

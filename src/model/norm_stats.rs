@@ -46,11 +46,8 @@ impl BatchNorms for ResBlock {
 
 impl BatchNorms for ResNet {
     fn batch_norms(&mut self) -> Vec<&mut BatchNorm> {
-        let mut all = vec![&mut self.bn1];
-        for layer in [&mut self.layer1, &mut self.layer2, &mut self.layer3, &mut self.layer4] {
-            all.extend(layer.batch_norms());
-        }
-        all
+        let layers = [&mut self.layer1, &mut self.layer2, &mut self.layer3, &mut self.layer4];
+        std::iter::once(&mut self.bn1).chain(layers.into_iter().flat_map(BatchNorms::batch_norms)).collect()
     }
 }
 
@@ -64,10 +61,7 @@ impl BatchNorms for MobileBlock {
 
 impl BatchNorms for MobileNet {
     fn batch_norms(&mut self) -> Vec<&mut BatchNorm> {
-        let mut all = self.stage1.batch_norms();
-        all.extend(self.stage2.batch_norms());
-        all.extend(self.stage3.batch_norms());
-        all
+        [&mut self.stage1, &mut self.stage2, &mut self.stage3].into_iter().flat_map(BatchNorms::batch_norms).collect()
     }
 }
 

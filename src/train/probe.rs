@@ -176,6 +176,8 @@ pub fn run_probe(
         let next_measure = ((step / measure_every) + 1) * measure_every;
         let measured_pass = next_measure.min(probe.steps) - step <= batches.len();
         if measured_pass {
+            let host = HostOutputs::read(&detail.output, &ScoringStage::all(stages), width, height)
+                .map_err(|e| e.to_string())?;
             for (stage, sum) in sums.iter_mut().enumerate() {
                 let loss = &detail.stages[stage];
                 let read = |t: &Tensor<1>| t.clone().try_into_vec_as::<f32>().map(|v| f64::from(v[0]));
@@ -194,9 +196,7 @@ pub fn run_probe(
                     sum.positives += positive.iter().filter(|p| **p != 0).count() as f64;
                     sum.unmatched += targets.len().saturating_sub(matched.len());
                 }
-                let outputs = HostOutputs::read(&detail.output, ScoringStage::all(stages)[stage], width, height)
-                    .map_err(|e| e.to_string())?;
-                for (k, out) in outputs.iter().enumerate() {
+                for (k, out) in host[stage].iter().enumerate() {
                     let boxes: Vec<&[f32]> = out.boxes.iter().map(Vec::as_slice).collect();
                     let raw = RawOutputs { scores: &out.scores, boxes: &boxes, landmarks: out.landmarks.as_deref() };
                     let faces =

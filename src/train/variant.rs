@@ -66,10 +66,7 @@ impl FromStr for Change {
         let (key, value) = text.split_once('=').ok_or_else(unknown)?;
         Ok(match key {
             "loss" if LossSetup::preset(value).is_some() => Change::Loss(value.to_string()),
-            "variance" => {
-                let (center, size) = pair(value, text)?;
-                Change::Variance(Variance { center, size })
-            }
+            "variance" => Change::Variance(value.parse().map_err(|_| unknown())?),
             "cascade" => Change::Cascade(on_off(value, text)?),
             "landmarks" => Change::Landmarks(on_off(value, text)?),
             "levels" if value == "p3-p5" => Change::P3ToP5,
