@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::Device;
-use facestudio::detect::{DetectOptions, Detector, InputSize, load_image, preprocess};
+use facestudio::detect::{CandidateLimits, Detector, FaceFilter, InputSize, load_image, preprocess};
 use facestudio::model::{RetinaFace, RetinaFaceConfig, import_checkpoint};
 use image::RgbImage;
 
@@ -17,7 +17,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn time(detector: &Detector, photo: &RgbImage, runs: usize) -> [f64; 4] {
-    let options = DetectOptions::EVALUATION;
+    let (limits, filter) = (CandidateLimits::EVALUATION, FaceFilter::EVALUATION);
     let (mut pre, mut net, mut post) = (Vec::new(), Vec::new(), Vec::new());
     let mut faces = 0;
     for _ in 0..runs {
@@ -26,7 +26,7 @@ fn time(detector: &Detector, photo: &RgbImage, runs: usize) -> [f64; 4] {
         let t1 = Instant::now();
         let outputs = detector.forward(&[&input]).unwrap().remove(0);
         let t2 = Instant::now();
-        let detections = detector.candidates(&outputs, &input, &options).filter(&options);
+        let detections = detector.candidates(&outputs, &input, &limits).filter(&filter);
         let t3 = Instant::now();
         faces = detections.iter().filter(|d| d.score >= 0.5).count();
         pre.push((t1 - t0).as_secs_f64() * 1e3);

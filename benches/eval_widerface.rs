@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use facestudio::eval::{
-    Detection, EvalOptions, EvalReport, FaceBox, GroundTruth, GtImage, Predictions, SettingSpec, evaluate,
+    EvalOptions, EvalReport, FaceBox, GroundTruth, GtImage, PredictedBox, Predictions, SettingSpec, evaluate,
 };
 
 const RUNS: usize = 15;
@@ -82,10 +82,10 @@ fn generated_ground_truth(rng: &mut Rng) -> Result<GroundTruth, String> {
 fn noisy_predictions(gt: &GroundTruth, rng: &mut Rng) -> Result<Predictions, String> {
     let mut predictions = Predictions::new();
     for image in gt.images() {
-        let mut dets: Vec<Detection> = image
+        let mut dets: Vec<PredictedBox> = image
             .boxes
             .iter()
-            .map(|b| Detection {
+            .map(|b| PredictedBox {
                 x: b.x + 0.1 * b.w * rng.range(-1.0, 1.0),
                 y: b.y + 0.1 * b.h * rng.range(-1.0, 1.0),
                 w: b.w * rng.range(0.9, 1.1),
@@ -96,7 +96,7 @@ fn noisy_predictions(gt: &GroundTruth, rng: &mut Rng) -> Result<Predictions, Str
         let false_positives = (0.3 * image.boxes.len() as f64 + rng.unit()) as usize;
         for _ in 0..false_positives {
             let w = rng.range(8.0, 120.0);
-            dets.push(Detection {
+            dets.push(PredictedBox {
                 x: rng.range(0.0, 1024.0 - w),
                 y: rng.range(0.0, 768.0 - w),
                 w,

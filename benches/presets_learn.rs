@@ -4,7 +4,7 @@
 //!   batch-norm statistics, validation on the val split at the original size) on a synthetic
 //!   dataset, every preset narrowed to a CPU-sized width; prints validation AP per head stage
 //!   against epochs and minutes. Knobs: `FACESTUDIO_BENCH_IMAGES` (200), `FACESTUDIO_BENCH_EPOCHS`
-//!   (10), `FACESTUDIO_BENCH_SIZE` (160), `FACESTUDIO_BENCH_BATCH` (4), `FACESTUDIO_BENCH_SCHEDULE`
+//!   (10), `FACESTUDIO_BENCH_SIZE` (192), `FACESTUDIO_BENCH_BATCH` (4), `FACESTUDIO_BENCH_SCHEDULE`
 //!   (paper), `FACESTUDIO_BENCH_LOSS` (a loss setup instead of each preset's own).
 //! - `probe`: the diagnosis. Trains from scratch on a handful of images (letterboxed, no
 //!   augmentation) and prints, per head stage, the AP on those same images against steps: from
@@ -24,9 +24,8 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use facestudio::dataset::augment::AugmentConfig;
 use facestudio::dataset::synth::{SynthConfig, generate};
-use facestudio::model::{DeviceSet, RetinaFaceConfig};
+use facestudio::model::RetinaFaceConfig;
 use facestudio::train::{
     LossSetup, ProbeConfig, TrainConfig, TrainEvent, Variant, run_probe, spawn, synthetic_samples,
 };
@@ -58,17 +57,12 @@ fn train_mode() {
         out: runs.path().to_path_buf(),
         epochs: knob("FACESTUDIO_BENCH_EPOCHS", 10),
         batch: knob("FACESTUDIO_BENCH_BATCH", 4),
-        image_size: knob("FACESTUDIO_BENCH_SIZE", 160),
+        image_size: knob("FACESTUDIO_BENCH_SIZE", 192),
         lr_schedule: knob("FACESTUDIO_BENCH_SCHEDULE", "paper".to_string()),
-        device: DeviceSet::default(),
-        backbone_weights: None,
-        max_steps: None,
         loss: std::env::var("FACESTUDIO_BENCH_LOSS").ok(),
-        variance: None,
         val_every: 2,
         seed: 1,
-        workers: 2,
-        augment: AugmentConfig::default(),
+        ..TrainConfig::default()
     };
     println!(
         "the trainer on {images} synthetic images ({} val), {} epochs, batch {}, {} px, schedule {}, width {width}, CPU",
@@ -82,7 +76,7 @@ fn train_mode() {
     for preset in presets.split(',').filter(|p| !p.is_empty()) {
         let config = TrainConfig { preset: preset.to_string(), out: runs.path().join(preset), ..template.clone() };
         let start = Instant::now();
-        let handle = spawn(config, false);
+        let handle = spawn(config, false).unwrap_or_else(|e| panic!("{preset}: {e}"));
         for event in handle.events.iter() {
             match &event {
                 TrainEvent::Val { epoch, step, .. } => {

@@ -13,7 +13,9 @@ use facestudio::dataset::augment::AugmentConfig;
 use facestudio::dataset::synth::{SynthConfig, generate};
 use facestudio::dataset::{Dataset, SplitKind};
 use facestudio::model::{DeviceChoice, RetinaFace, RetinaFaceConfig};
-use facestudio::train::{Batch, EpochLoader, LoaderPlan, LossSetup, TrainImage, anchor_tensor, batch_loss, sgd};
+use facestudio::train::{
+    Batch, EpochLoader, LoaderPlan, LossSetup, OptimizerConfig, TrainImage, anchor_tensor, batch_loss,
+};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -49,11 +51,10 @@ fn main() {
     println!("{:>6} {:>12} {:>10} {:>14}", "batch", "s/step", "images/s", "peak RSS MiB");
     for batch in batches {
         let mut model = RetinaFace::new(&config, &device);
-        let mut optim = sgd(0.9, 5e-4);
+        let mut optim = OptimizerConfig::default().build();
         let anchors = anchor_tensor(&config.anchors, size, size, &device);
-        let augment = AugmentConfig { size, ..AugmentConfig::default() };
-        let plan = LoaderPlan { batch, seed: 1, epoch: 1, first: 0, workers: 2, depth: 2 };
-        let loader = EpochLoader::start(images.clone(), augment, plan);
+        let plan = LoaderPlan { size, batch, seed: 1, epoch: 1, first: 0, workers: 2, depth: 2 };
+        let loader = EpochLoader::start(images.clone(), AugmentConfig::default(), plan);
         // Each loss read waits for the forward pass, which needs the previous step's update: the
         // time between two reads is one whole step, on any device.
         let mut reads = Vec::new();

@@ -9,9 +9,7 @@
 
 use std::time::Instant;
 
-use facestudio::dataset::augment::AugmentConfig;
 use facestudio::dataset::synth::{SynthConfig, generate};
-use facestudio::model::DeviceSet;
 use facestudio::train::{TrainConfig, TrainEvent, spawn};
 
 fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -24,7 +22,6 @@ fn main() {
     let runs = tempfile::tempdir().unwrap();
     generate(data.path(), &SynthConfig::new(images, 8)).unwrap();
     let config = TrainConfig {
-        width: None,
         data: data.path().to_path_buf(),
         preset: "tiny".into(),
         out: std::env::var_os("FACESTUDIO_BENCH_OUT").map_or_else(|| runs.path().join("tiny"), Into::into),
@@ -32,15 +29,9 @@ fn main() {
         batch: knob("FACESTUDIO_BENCH_BATCH", 8),
         image_size: knob("FACESTUDIO_BENCH_SIZE", 192),
         lr_schedule: knob("FACESTUDIO_BENCH_SCHEDULE", "paper".to_string()),
-        device: DeviceSet::default(),
-        backbone_weights: None,
-        max_steps: None,
-        loss: None,
-        variance: None,
         val_every: knob("FACESTUDIO_BENCH_VAL_EVERY", 3),
         seed: 1,
-        workers: 2,
-        augment: AugmentConfig::default(),
+        ..TrainConfig::default()
     };
     println!(
         "tiny on {images} synthetic images ({} val), {} epochs, batch {}, {} px, schedule {}, CPU",
@@ -52,7 +43,7 @@ fn main() {
     );
     println!("{:>6} {:>8} {:>10} {:>10}", "epoch", "step", "AP (all)", "minutes");
     let start = Instant::now();
-    let handle = spawn(config, false);
+    let handle = spawn(config, false).unwrap_or_else(|e| panic!("{e}"));
     let mut best = (0.0f64, 0u32, 0.0f64);
     let mut reached = None;
     let mut images_per_s = 0.0f32;

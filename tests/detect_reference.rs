@@ -8,7 +8,7 @@ use std::path::Path;
 use common::assets;
 
 use burn::prelude::Device;
-use facestudio::detect::{DetectOptions, Detection, Detector, InputSize, load_image, preprocess};
+use facestudio::detect::{CandidateLimits, Detection, Detector, FaceFilter, InputSize, load_image, preprocess};
 use facestudio::model::{RetinaFaceConfig, import_checkpoint};
 use image::RgbImage;
 
@@ -85,7 +85,7 @@ fn raw_outputs_and_detections_match_the_reference_for_all_three_containers() {
         println!("{file}: max abs diff loc {:.2e}, conf {:.2e}, landmarks {:.2e}", diffs[0], diffs[1], diffs[2]);
         assert!(diffs.iter().all(|&d| d < 1e-3), "{file}: {diffs:?}");
         let detections =
-            detector.candidates(&outputs, &input, &DetectOptions::EVALUATION).filter(&DetectOptions::EVALUATION);
+            detector.candidates(&outputs, &input, &CandidateLimits::EVALUATION).filter(&FaceFilter::EVALUATION);
         assert_same_faces(&detections, &expected, 0.5);
     }
 }
@@ -96,9 +96,9 @@ fn detections_from_the_jpeg_match_the_reference() {
     let detector = detector(&assets.join("weights/mobilenet0.25_Final.pth"));
     let photo = load_image(&assets.join("photos/test.jpg")).unwrap();
     let detections = detector
-        .detect(&photo, InputSize::Original, &DetectOptions::EVALUATION)
+        .detect(&photo, InputSize::Original, &CandidateLimits::EVALUATION)
         .unwrap()
-        .filter(&DetectOptions::EVALUATION);
+        .filter(&FaceFilter::EVALUATION);
     // Our JPEG decoder rounds a few pixels differently from OpenCV's: allow 2 px.
     assert_same_faces(&detections, &reference_detections(&assets.join("../reference/detect")), 2.0);
 }

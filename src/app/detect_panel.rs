@@ -13,11 +13,12 @@ use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::overlay;
 use super::viewer::ImageView;
-use super::widgets::{optional_choice, stage_choice_ui, text_field};
+use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field};
 use crate::detect::{
-    Candidates, DetectOptions, Detection, Detector, ExportFormat, ImageDetections, InputSize, load_image,
+    CandidateLimits, Candidates, Detection, Detector, ExportFormat, FaceFilter, ImageDetections, InputSize, Outcome,
+    RunOptions, run_over,
 };
-use crate::model::{DeviceChoice, PRESETS, load_weights};
+use crate::model::{DeviceChoice, PRESETS};
 
 /// One photo of the session.
 pub struct Photo {
@@ -26,9 +27,6 @@ pub struct Photo {
     pub candidates: Option<Candidates>,
     pub error: Option<String>,
 }
-
-/// Candidates are kept down to this score; the confidence slider starts here.
-pub const CANDIDATE_FLOOR: f32 = 0.02;
 
 type DetectResult = (u64, usize, Result<(Arc<RgbImage>, Candidates), String>);
 
@@ -82,8 +80,8 @@ impl DetectPanel {
             model_task: None,
             photos: Vec::new(),
             selected: None,
-            confidence: DetectOptions::DISPLAY.confidence,
-            nms: DetectOptions::DISPLAY.nms_threshold,
+            confidence: FaceFilter::DISPLAY.confidence,
+            nms: FaceFilter::DISPLAY.nms_threshold,
             forward_passes: Arc::new(AtomicUsize::new(0)),
             run_id: 0,
             results_tx,
@@ -105,10 +103,8 @@ impl DetectPanel {
         let stage = self.stage;
         let Some(device) = self.notices.parse::<DeviceChoice>("Device", &self.device) else { return };
         self.model_task = Some(self.jobs.spawn(format!("Loading model {}", path.display()), ctx, move |_| {
-            let device = device.open().map_err(|e| e.to_string())?;
-            let model =
-                load_weights(&path, preset.as_deref(), &device).map_err(|e| format!("{}: {e}", path.display()))?;
-            Detector::new(model, device).with_stage(stage).map_err(|e| e.to_string())
+            let detector = Detector::load(&path, preset.as_deref(), device).map_err(|e| e.to_string())?;
+            detector.with_stage(stage).map_err(|e| e.to_string())
         }));
     }
 
@@ -160,12 +156,9 @@ impl DetectPanel {
         self.filtered.as_ref().map(|(_, _, _, d)| d.as_slice())
     }
 
-    fn options(&self) -> DetectOptions {
-        DetectOptions {
-            confidence: self.confidence.max(CANDIDATE_FLOOR),
-            nms_threshold: self.nms,
-            ..DetectOptions::EVALUATION
-        }
+    /// The sliders' filter (the candidates hold their floor: no slider goes below it).
+    fn options(&self) -> FaceFilter {
+        FaceFilter { confidence: self.confidence, nms_threshold: self.nms, ..FaceFilter::EVALUATION }
     }
 
     pub fn logic(&mut self, ctx: &egui::Context) {
@@ -250,21 +243,32 @@ impl DetectPanel {
         let label = format!("Detecting faces in {} photo(s)", todo.len());
         self.running = Some(self.jobs.spawn(label, ctx, move |progress| {
             progress.set_total(todo.len());
-            let options = DetectOptions { confidence: CANDIDATE_FLOOR, ..DetectOptions::EVALUATION };
-            for (index, path) in todo {
-                if progress.is_cancelled() {
-                    return;
-                }
-                let result = load_image(&path).map_err(|e| e.to_string()).and_then(|image| {
-                    passes.fetch_add(1, Ordering::Relaxed);
-                    let candidates = detector.detect(&image, size, &options).map_err(|e| e.to_string())?;
-                    Ok((Arc::new(image), candidates))
-                });
+            // One photo per network run, so each shows as soon as it is done.
+            let options = RunOptions { size, ..RunOptions::default() };
+            let paths: Vec<&Path> = todo.iter().map(|(_, path)| path.as_path()).collect();
+            let ended = run_over(&detector, &paths, &options, |outcome| {
+                let index = todo[outcome.index()].0;
+                let result = match outcome {
+                    Outcome::Detected(detected) => {
+                        passes.fetch_add(1, Ordering::Relaxed);
+                        let candidates = detected.stages.into_iter().next().unwrap_or_default();
+                        Ok((Arc::new(detected.image), candidates))
+                    }
+                    Outcome::Skipped { error, .. } => Err(error.to_string()),
+                };
                 progress.advance();
-                if results.send((run, index, result)).is_err() {
-                    return;
+                if results.send((run, index, result)).is_err() || progress.is_cancelled() {
+                    return std::ops::ControlFlow::Break(());
                 }
                 ctx2.request_repaint();
+                std::ops::ControlFlow::Continue(())
+            });
+            // A network failure marks the photos left; a cancellation leaves them to the next run.
+            if let Err(crate::detect::DetectError::Network(err)) = ended {
+                let done = progress.counts().0;
+                for (index, _) in &todo[done.min(todo.len())..] {
+                    let _ = results.send((run, *index, Err(err.to_string())));
+                }
             }
         }));
     }
@@ -280,7 +284,7 @@ impl DetectPanel {
         ui.heading("Model");
         text_field(ui, "File", &mut self.model_path, "model.bpk, .pth or .safetensors");
         let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
-        optional_choice(ui, combo, &mut self.preset, "none: facestudio model file", &PRESETS);
+        choice_ui(ui, combo, &mut self.preset, optional_names("none: facestudio model file", &PRESETS));
         text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
         stage_choice_ui(ui, "detect-stage", &mut self.stage);
         ui.horizontal(|ui| {
@@ -304,7 +308,8 @@ impl DetectPanel {
         };
         ui.separator();
         ui.heading("Thresholds");
-        ui.add(egui::Slider::new(&mut self.confidence, CANDIDATE_FLOOR..=1.0).text("confidence"));
+        let floor = CandidateLimits::EVALUATION.floor;
+        ui.add(egui::Slider::new(&mut self.confidence, floor..=1.0).text("confidence"));
         ui.add(egui::Slider::new(&mut self.nms, 0.05..=0.95).text("NMS IoU"));
         if let Some(n) = self.detections().map(|d| d.len()) {
             ui.strong(format!("{n} faces"));

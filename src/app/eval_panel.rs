@@ -13,14 +13,13 @@ use image::RgbImage;
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::viewer::ImageView;
-use super::widgets::{optional_choice, stage_choice_ui, text_field};
+use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field};
 use crate::dataset::SplitKind;
-use crate::detect::Detector;
+use crate::detect::{Detector, EvalImage, detect_images};
 use crate::eval::{
     EvalOptions, EvalReport, Evaluator, FaceVerdict, GroundTruth, ImageMatches, Predictions, Verdict, evaluate,
 };
-use crate::model::{DeviceChoice, PRESETS, load_weights};
-use crate::train::{EvalImage, detect_images};
+use crate::model::{DeviceChoice, PRESETS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -135,10 +134,9 @@ impl EvalPanel {
                     let images = images_dir.clone().ok_or(
                         "the official ground truth names no image folder: fill in Images (e.g. WIDER_val/images)",
                     )?;
-                    let device = device.open().map_err(|e| e.to_string())?;
-                    let network = load_weights(&model, preset.as_deref(), &device)
-                        .map_err(|e| format!("{}: {e}", model.display()))?;
-                    let detector = Detector::new(network, device).with_stage(stage).map_err(|e| e.to_string())?;
+                    let detector = Detector::load(&model, preset.as_deref(), device)
+                        .and_then(|d| Ok(d.with_stage(stage)?))
+                        .map_err(|e| e.to_string())?;
                     let list = EvalImage::list(&gt, &images);
                     progress.set_total(list.len());
                     // An unreadable image is left without predictions: the report counts it as
@@ -312,7 +310,7 @@ impl EvalPanel {
             Source::Model => {
                 text_field(ui, "Model", &mut self.model_path, "model.bpk, .pth or .safetensors");
                 let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
-                optional_choice(ui, combo, &mut self.preset, "none: facestudio model file", &PRESETS);
+                choice_ui(ui, combo, &mut self.preset, optional_names("none: facestudio model file", &PRESETS));
                 text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
                 stage_choice_ui(ui, "eval-stage", &mut self.stage);
             }

@@ -19,14 +19,14 @@ use crossbeam_channel::{Receiver, unbounded};
 use serde::{Deserialize, Serialize};
 
 pub use dataset_panel::{DatasetPanel, DatasetRequest, Filters, Tool, Tri};
-pub use detect_panel::{CANDIDATE_FLOOR, DetectPanel, Photo};
+pub use detect_panel::{DetectPanel, Photo};
 pub use edit::{EditHistory, ImageRef};
 pub use eval_panel::{EvalOutcome, EvalPanel, ImageRow, SortBy, Source};
 pub use jobs::{Jobs, Progress, Task};
 pub use notices::{Notice, Notices};
 pub use overlay::ColorBy;
 pub use thumbnails::Thumbnails;
-pub use train_panel::{RunCurves, RunFile, TrainForm, TrainPanel};
+pub use train_panel::{TrainForm, TrainPanel};
 pub use viewer::{ImageTransform, ImageView};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -2,8 +2,6 @@
 //! loss term per stage, the learning rate, images/s and validation AP. Past runs (from the CLI
 //! too) are read from their `metrics.jsonl`, followed as it grows, and can be overlaid.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,135 +10,15 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
-use super::widgets::optional_choice;
-use crate::dataset::augment::AugmentConfig;
+use super::widgets::{choice_ui, names, optional_names};
 use crate::model::{DeviceSet, PRESETS};
 use crate::train::{
-    ABLATION, Control, LOSS_SETUPS, SCHEDULES, StudyConfig, StudyEvent, StudyHooks, TrainConfig, TrainEvent,
-    TrainerHandle, run_study, spawn,
+    ABLATION, Control, LOSS_SETUPS, RunCurves, RunFile, RunFolder, SCHEDULES, StudyConfig, StudyEvent, StudyHooks,
+    TrainConfig, TrainEvent, TrainerHandle, run_study, spawn,
 };
 
-/// Plot series, each a list of `[x, y]`.
-pub type Series = BTreeMap<String, Vec<[f64; 2]>>;
-
-/// The curves of one run, built from its events (live or read back from `metrics.jsonl`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RunCurves {
-    /// Loss terms by step: `total`, `s1 classification`, `s1 boxes`, … per head stage.
-    pub losses: Series,
-    pub lr: Vec<[f64; 2]>,
-    pub images_per_s: Vec<[f64; 2]>,
-    /// AP per setting, by epoch.
-    pub ap: Series,
-    pub epochs: u32,
-    pub steps_per_epoch: usize,
-    pub last_step: u64,
-    pub epoch: u32,
-    pub eta_s: f32,
-    pub status: String,
-    pub finished: bool,
-}
-
-impl RunCurves {
-    pub fn push(&mut self, event: &TrainEvent) {
-        match event {
-            TrainEvent::Started { epochs, steps_per_epoch, resumed_at_step } => {
-                self.epochs = *epochs;
-                self.steps_per_epoch = *steps_per_epoch;
-                self.finished = false;
-                self.status =
-                    if *resumed_at_step > 0 { format!("resumed at step {resumed_at_step}") } else { "started".into() };
-            }
-            TrainEvent::Step { step, epoch, loss, stages, lr, images_per_s, eta_s } => {
-                let x = *step as f64;
-                self.losses.entry("total".into()).or_default().push([x, *loss as f64]);
-                for (i, s) in stages.iter().enumerate() {
-                    for (name, value) in
-                        [("classification", s.classification), ("boxes", s.boxes), ("landmarks", s.landmarks)]
-                    {
-                        self.losses.entry(format!("s{} {name}", i + 1)).or_default().push([x, value as f64]);
-                    }
-                }
-                self.lr.push([x, *lr]);
-                self.images_per_s.push([x, *images_per_s as f64]);
-                self.last_step = *step;
-                self.epoch = *epoch;
-                self.eta_s = *eta_s;
-                self.status = "training".into();
-            }
-            TrainEvent::Val { epoch, .. } => {
-                for (series, value) in event.val_series() {
-                    self.ap.entry(series).or_default().push([*epoch as f64, value]);
-                }
-            }
-            TrainEvent::Paused { step } => self.status = format!("paused at step {step}"),
-            TrainEvent::Resumed { .. } => self.status = "training".into(),
-            TrainEvent::Error { message } => self.status = format!("error: {message}"),
-            TrainEvent::Finished { step, stopped } => {
-                self.finished = true;
-                self.status =
-                    if *stopped { format!("stopped at step {step}") } else { format!("finished at step {step}") };
-            }
-            TrainEvent::EpochEnd { .. } | TrainEvent::Checkpoint { .. } | TrainEvent::Warning { .. } => {}
-        }
-    }
-
-    /// Fraction of the run done, when known.
-    pub fn fraction(&self) -> Option<f32> {
-        let total = self.epochs as u64 * self.steps_per_epoch as u64;
-        (total > 0).then(|| (self.last_step as f32 / total as f32).min(1.0))
-    }
-
-    pub fn point_count(&self) -> usize {
-        self.losses.get("total").map_or(0, Vec::len)
-    }
-}
-
-/// A run folder followed through its `metrics.jsonl`, read incrementally as it grows.
-pub struct RunFile {
-    pub dir: PathBuf,
-    pub curves: RunCurves,
-    offset: u64,
-    partial: String,
-    pub overlay: bool,
-}
-
-impl RunFile {
-    fn new(dir: PathBuf) -> RunFile {
-        RunFile { dir, curves: RunCurves::default(), offset: 0, partial: String::new(), overlay: false }
-    }
-
-    pub fn name(&self) -> String {
-        self.dir.file_name().map_or_else(|| self.dir.display().to_string(), |n| n.to_string_lossy().into())
-    }
-
-    /// Reads the lines appended since the last call.
-    pub fn refresh(&mut self) -> std::io::Result<()> {
-        let mut file = std::fs::File::open(self.dir.join("metrics.jsonl"))?;
-        let len = file.metadata()?.len();
-        if len < self.offset {
-            // Rewritten from scratch (a new run in the same folder).
-            *self = RunFile { overlay: self.overlay, ..RunFile::new(self.dir.clone()) };
-        }
-        if len == self.offset {
-            return Ok(());
-        }
-        file.seek(SeekFrom::Start(self.offset))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        self.offset += bytes.len() as u64;
-        self.partial.push_str(&String::from_utf8_lossy(&bytes));
-        while let Some(end) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=end).collect();
-            if let Ok(event) = serde_json::from_str::<TrainEvent>(line.trim()) {
-                self.curves.push(&event);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The run form, with the CLI's defaults.
+/// The run form: the fields of a [`TrainConfig`] the studio lets one change, as the widgets
+/// edit them (paths and devices as text). Its defaults are `TrainConfig`'s, like the CLI's.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct TrainForm {
@@ -165,51 +43,53 @@ pub struct TrainForm {
 
 impl Default for TrainForm {
     fn default() -> Self {
-        TrainForm {
-            data: String::new(),
-            preset: "seed-full".into(),
-            epochs: 60,
-            batch: 8,
-            image_size: 640,
-            lr_schedule: "report".into(),
-            device: "cpu".into(),
-            backbone_weights: String::new(),
-            out: "runs/run1".into(),
-            val_every: 1,
-            max_steps: 0,
-            loss: None,
-            width: 1.0,
-            resume: false,
-        }
+        TrainForm::from_config(&TrainConfig::default())
     }
 }
 
 impl TrainForm {
-    fn config(&self) -> Result<TrainConfig, String> {
-        if self.data.trim().is_empty() {
-            return Err("choose the dataset folder to train on".into());
+    pub fn from_config(config: &TrainConfig) -> TrainForm {
+        let path = |p: &Path| p.display().to_string();
+        TrainForm {
+            data: path(&config.data),
+            preset: config.preset.clone(),
+            epochs: config.epochs,
+            batch: config.batch,
+            image_size: config.image_size,
+            lr_schedule: config.lr_schedule.clone(),
+            device: config.device.to_string(),
+            backbone_weights: config.backbone_weights.as_deref().map(path).unwrap_or_default(),
+            out: path(&config.out),
+            val_every: config.val_every,
+            max_steps: config.max_steps.unwrap_or(0),
+            loss: config.loss.clone(),
+            width: config.width.unwrap_or(1.0),
+            resume: false,
         }
+    }
+
+    /// The run this form describes (every field not on the form at its default), checked.
+    pub fn config(&self) -> Result<TrainConfig, String> {
         let device: DeviceSet = self.device.parse().map_err(|e| format!("device {:?}: {e}", self.device))?;
         let weights = self.backbone_weights.trim();
-        Ok(TrainConfig {
-            width: (self.width > 0.0 && self.width < 1.0).then_some(self.width),
+        let config = TrainConfig {
             data: PathBuf::from(self.data.trim()),
             preset: self.preset.clone(),
+            width: (self.width < 1.0).then_some(self.width),
             out: PathBuf::from(self.out.trim()),
-            epochs: self.epochs.max(1),
-            batch: self.batch.max(1),
-            image_size: self.image_size.max(32),
+            epochs: self.epochs,
+            batch: self.batch,
+            image_size: self.image_size,
             lr_schedule: self.lr_schedule.clone(),
             device,
             backbone_weights: (!weights.is_empty()).then(|| PathBuf::from(weights)),
             max_steps: (self.max_steps > 0).then_some(self.max_steps),
             loss: self.loss.clone(),
-            variance: None,
             val_every: self.val_every,
-            seed: 1,
-            workers: 2,
-            augment: AugmentConfig::default(),
-        })
+            ..TrainConfig::default()
+        };
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
     }
 
     /// Why this form's start is likely to disappoint, if it is: a full-width ResNet preset
@@ -271,10 +151,13 @@ impl TrainPanel {
         if self.trainer.is_some() {
             return;
         }
-        match self.form.config() {
-            Ok(config) => {
-                let out = config.out.clone();
-                self.trainer = Some(spawn(config, self.form.resume));
+        let started = self.form.config().and_then(|config| {
+            let out = config.out.clone();
+            spawn(config, self.form.resume).map(|handle| (out, handle)).map_err(|e| e.to_string())
+        });
+        match started {
+            Ok((out, handle)) => {
+                self.trainer = Some(handle);
                 self.live = Some((out, RunCurves::default()));
                 self.paused = false;
             }
@@ -323,7 +206,7 @@ impl TrainPanel {
                 _ => {}
             };
             let hooks = StudyHooks { on_event: &on_event, should_stop: &|| progress.is_cancelled() };
-            run_study(&config, &hooks).map(|_| config.out.join("ablation.md"))
+            run_study(&config, &hooks).map(|_| config.out.join("ablation.md")).map_err(|e| e.to_string())
         }));
     }
 
@@ -385,8 +268,8 @@ impl TrainPanel {
         // Run folders, and run folders one level down (a study's variants: `ablation/<preset>`).
         let mut found: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .flat_map(|p| if p.join("metrics.jsonl").is_file() { vec![p] } else { children(&p) })
-            .filter(|p| p.join("metrics.jsonl").is_file())
+            .flat_map(|p| if RunFolder::new(&p).is_run() { vec![p] } else { children(&p) })
+            .filter(|p| RunFolder::new(p).is_run())
             .collect();
         found.sort();
         for path in found {
@@ -411,7 +294,7 @@ impl TrainPanel {
                 self.runs_ui(ui);
             });
         });
-        egui::CentralPanel::default().show(ui, |ui| self.charts(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.charts_ui(ui));
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui) {
@@ -424,11 +307,7 @@ impl TrainPanel {
                 ui.text_edit_singleline(&mut f.data).labelled_by(label.id);
                 ui.end_row();
                 ui.label("Preset");
-                egui::ComboBox::from_id_salt("preset").selected_text(&f.preset).show_ui(ui, |ui| {
-                    for name in PRESETS {
-                        ui.selectable_value(&mut f.preset, name.to_string(), name);
-                    }
-                });
+                choice_ui(ui, egui::ComboBox::from_id_salt("preset"), &mut f.preset, names(&PRESETS));
                 ui.end_row();
                 ui.label("Epochs");
                 ui.add(egui::DragValue::new(&mut f.epochs).range(1..=1000));
@@ -440,11 +319,7 @@ impl TrainPanel {
                 ui.add(egui::DragValue::new(&mut f.image_size).range(32..=2048).suffix(" px"));
                 ui.end_row();
                 ui.label("LR schedule");
-                egui::ComboBox::from_id_salt("schedule").selected_text(&f.lr_schedule).show_ui(ui, |ui| {
-                    for name in SCHEDULES {
-                        ui.selectable_value(&mut f.lr_schedule, name.to_string(), name);
-                    }
-                });
+                choice_ui(ui, egui::ComboBox::from_id_salt("schedule"), &mut f.lr_schedule, names(&SCHEDULES));
                 ui.end_row();
                 let label = ui.label("Device");
                 ui.text_edit_singleline(&mut f.device)
@@ -459,13 +334,8 @@ impl TrainPanel {
                 ui.text_edit_singleline(&mut f.out).labelled_by(label.id);
                 ui.end_row();
                 ui.label("Loss setup");
-                optional_choice(
-                    ui,
-                    egui::ComboBox::from_id_salt("loss"),
-                    &mut f.loss,
-                    "default (pytorch-retinaface)",
-                    &LOSS_SETUPS,
-                );
+                let loss_names = optional_names("default (pytorch-retinaface)", &LOSS_SETUPS);
+                choice_ui(ui, egui::ComboBox::from_id_salt("loss"), &mut f.loss, loss_names);
                 ui.end_row();
                 ui.label("Validate every");
                 ui.add(egui::DragValue::new(&mut f.val_every).range(0..=100).suffix(" epochs"));
@@ -558,7 +428,7 @@ impl TrainPanel {
         shown
     }
 
-    fn charts(&mut self, ui: &mut egui::Ui) {
+    fn charts_ui(&mut self, ui: &mut egui::Ui) {
         let shown = self.shown_runs();
         if shown.is_empty() {
             ui.centered_and_justified(|ui| ui.weak("Start a run, or tick past runs on the left to see their curves"));
@@ -638,53 +508,6 @@ fn format_duration(seconds: f32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::StageTerms;
-
-    fn step(step: u64) -> TrainEvent {
-        TrainEvent::Step {
-            step,
-            epoch: 1,
-            loss: 3.0,
-            stages: vec![StageTerms { classification: 1.0, boxes: 1.5, landmarks: 0.5 }; 2],
-            lr: 0.01,
-            images_per_s: 20.0,
-            eta_s: 60.0,
-        }
-    }
-
-    #[test]
-    fn curves_have_a_series_per_term_and_stage() {
-        let mut curves = RunCurves::default();
-        curves.push(&TrainEvent::Started { epochs: 2, steps_per_epoch: 10, resumed_at_step: 0 });
-        curves.push(&step(1));
-        curves.push(&step(2));
-        curves.push(&TrainEvent::Val { epoch: 1, step: 2, ap: vec![("all".into(), 0.5)], stages: Vec::new() });
-        assert_eq!(curves.losses.len(), 7, "{:?}", curves.losses.keys().collect::<Vec<_>>());
-        assert_eq!(curves.losses["s2 boxes"], vec![[1.0, 1.5], [2.0, 1.5]]);
-        assert_eq!(curves.ap["all"], vec![[1.0, 0.5]]);
-        assert_eq!(curves.fraction(), Some(0.1));
-        let stages = vec![vec![("all".into(), 0.4)], vec![("all".into(), 0.5)]];
-        curves.push(&TrainEvent::Val { epoch: 2, step: 4, ap: vec![("all".into(), 0.5)], stages });
-        assert_eq!(curves.ap["all · stage 1"], vec![[2.0, 0.4]], "with the cascade, one curve per stage");
-        assert_eq!(curves.ap["all · stage 2"], vec![[2.0, 0.5]]);
-    }
-
-    #[test]
-    fn a_growing_metrics_file_is_followed_line_by_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("metrics.jsonl");
-        let line = |e: &TrainEvent| serde_json::to_string(e).unwrap() + "\n";
-        std::fs::write(&path, line(&step(1)) + &line(&step(2))[..20]).unwrap();
-        let mut run = RunFile::new(dir.path().to_path_buf());
-        run.refresh().unwrap();
-        assert_eq!(run.curves.point_count(), 1, "the half-written line waits");
-        std::fs::write(&path, line(&step(1)) + &line(&step(2)) + &line(&step(3))).unwrap();
-        run.refresh().unwrap();
-        assert_eq!(run.curves.point_count(), 3);
-        std::fs::write(&path, line(&step(7))).unwrap();
-        run.refresh().unwrap();
-        assert_eq!(run.curves.losses["total"], vec![[7.0, 3.0]], "a rewritten file starts over");
-    }
 
     #[test]
     fn long_series_are_thinned_keeping_the_last_point() {
@@ -693,5 +516,18 @@ mod tests {
         let pts = thinned.points();
         assert!(pts.len() <= MAX_PLOT_POINTS + 1);
         assert_eq!(pts.last().unwrap().x, 10_000.0);
+    }
+
+    #[test]
+    fn the_form_starts_from_the_configs_defaults_and_round_trips() {
+        let form = TrainForm::default();
+        let defaults = TrainConfig::default();
+        assert_eq!((form.epochs, form.batch, form.image_size), (defaults.epochs, defaults.batch, defaults.image_size));
+        let form = TrainForm { data: "data".into(), ..form };
+        let config = form.config().unwrap();
+        assert_eq!(config, TrainConfig { data: "data".into(), ..defaults });
+        assert_eq!(TrainForm::from_config(&config), form);
+        let bad = TrainForm { image_size: 100, ..form };
+        assert!(bad.config().unwrap_err().contains("image_size"), "checked before the start");
     }
 }

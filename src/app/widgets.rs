@@ -10,39 +10,43 @@ pub fn text_field(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str
     .inner
 }
 
-/// A combo box of `names` plus a "none" entry, for optional choices (a checkpoint's preset, a
-/// loss setup other than the model's own).
-pub fn optional_choice(
+/// The one combo box: `choices` as `(value, name)`, the current one shown. Every choice list of
+/// the studio (presets, schedules, filters, attributes, stages) goes through it.
+pub fn choice_ui<T: PartialEq>(
     ui: &mut egui::Ui,
     combo: egui::ComboBox,
-    value: &mut Option<String>,
-    none: &str,
-    names: &[&str],
+    value: &mut T,
+    choices: impl IntoIterator<Item = (T, String)>,
 ) -> egui::Response {
+    let choices: Vec<(T, String)> = choices.into_iter().collect();
+    let selected = choices.iter().find(|(choice, _)| choice == value).map_or("", |(_, name)| name.as_str());
+    let combo = combo.selected_text(selected.to_string());
     combo
-        .selected_text(value.as_deref().unwrap_or(none))
         .show_ui(ui, |ui| {
-            ui.selectable_value(value, None, none);
-            for name in names {
-                ui.selectable_value(value, Some(name.to_string()), *name);
+            for (choice, name) in choices {
+                ui.selectable_value(value, choice, name);
             }
         })
         .response
+}
+
+/// `names` as choices of a `String` field.
+pub fn names(names: &[&str]) -> impl Iterator<Item = (String, String)> {
+    names.iter().map(|n| (n.to_string(), n.to_string()))
+}
+
+/// `names` plus a "none" entry, for optional choices (a checkpoint's preset, a loss setup other
+/// than the default).
+pub fn optional_names<'a>(none: &'a str, names: &'a [&str]) -> impl Iterator<Item = (Option<String>, String)> + 'a {
+    std::iter::once((None, none.to_string())).chain(names.iter().map(|n| (Some(n.to_string()), n.to_string())))
 }
 
 /// The head stage that scores faces: the model's last (the default), or stage 1 or 2 of a
 /// cascade model, to see whether the cascade helps.
 pub fn stage_choice_ui(ui: &mut egui::Ui, id: &str, value: &mut Option<usize>) -> egui::Response {
     let name = |stage: Option<usize>| stage.map_or_else(|| "last".to_string(), |s| format!("stage {s}"));
-    egui::ComboBox::new(id, "Scoring stage")
-        .selected_text(name(*value))
-        .show_ui(ui, |ui| {
-            for stage in [None, Some(1), Some(2)] {
-                ui.selectable_value(value, stage, name(stage));
-            }
-        })
-        .response
-        .on_hover_text(
-            "Which head stage scores the faces; stage 2 is the cascade's (a model without one has only stage 1)",
-        )
+    let choices = [None, Some(1), Some(2)].map(|stage| (stage, name(stage)));
+    choice_ui(ui, egui::ComboBox::new(id, "Scoring stage"), value, choices).on_hover_text(
+        "Which head stage scores the faces; stage 2 is the cascade's (a model without one has only stage 1)",
+    )
 }

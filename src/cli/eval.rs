@@ -6,12 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use facestudio::dataset::SplitKind;
-use facestudio::detect::Detector;
+use facestudio::detect::{Detector, EvalImage, Outcome, detect_images};
 use facestudio::eval::{
     EvalOptions, EvalReport, GroundTruth, Predictions, evaluate, write_curves_csv, write_curves_png,
 };
-use facestudio::model::{DeviceChoice, PRESETS, load_weights};
-use facestudio::train::{DetectProgress, EvalImage, detect_images};
+use facestudio::model::{DeviceChoice, PRESETS};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Args, Debug)]
@@ -41,7 +40,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// The split of a dataset folder given as --gt.
-    #[arg(long, default_value = "val", value_parser = parse_split)]
+    #[arg(long, default_value = "val")]
     split: SplitKind,
     /// Print {"easy": AP, "medium": AP, "hard": AP, "images": N, "missing_prediction_files": N}.
     #[arg(long)]
@@ -54,13 +53,6 @@ pub struct EvalArgs {
     curves_png: Option<PathBuf>,
 }
 
-fn parse_split(text: &str) -> Result<SplitKind, String> {
-    SplitKind::ALL
-        .into_iter()
-        .find(|s| s.name() == text)
-        .ok_or_else(|| format!("expected train, val or test, got {text:?}"))
-}
-
 /// Runs the detector over every image of the ground truth, with a progress bar. An image that
 /// cannot be read is reported and left without predictions (the evaluation counts it as missing).
 fn detect_ground_truth(
@@ -69,20 +61,17 @@ fn detect_ground_truth(
     weights: &Path,
     images: &Path,
 ) -> anyhow::Result<Predictions> {
-    let device = args.device.open()?;
-    let detector = Detector::new(load_weights(weights, args.preset.as_deref(), &device)?, device);
-    let detector = detector.with_stage(args.stage)?;
+    let detector = Detector::load(weights, args.preset.as_deref(), args.device)?.with_stage(args.stage)?;
     let progress = ProgressBar::new(gt.images().len() as u64);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")?);
     let list = EvalImage::list(gt, images);
-    let predictions = detect_images(&detector, &list, |event| {
-        if let DetectProgress::Skipped(err) = event {
-            progress.suspend(|| eprintln!("skipped: {err}"));
+    let predictions = detect_images(&detector, &list, |outcome| {
+        if let Outcome::Skipped { error, .. } = outcome {
+            progress.suspend(|| eprintln!("skipped: {error}"));
         }
         progress.inc(1);
         std::ops::ControlFlow::Continue(())
-    })
-    .map_err(anyhow::Error::msg)?;
+    })?;
     progress.finish_and_clear();
     Ok(predictions)
 }

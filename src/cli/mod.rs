@@ -3,6 +3,7 @@
 mod dataset;
 mod detect;
 mod eval;
+mod import;
 mod study;
 mod train;
 
@@ -32,7 +33,7 @@ enum Command {
     /// Detect faces and landmarks in photos.
     Detect(detect::DetectArgs),
     /// Convert a PyTorch checkpoint into a facestudio model file.
-    Import(detect::ImportArgs),
+    Import(import::ImportArgs),
     /// Train RetinaFace (background thread, checkpoints every epoch, --resume after a kill).
     Train(train::TrainArgs),
     /// Studies made of several trainings: `study ablation` is the report's Table 2.
@@ -51,7 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Dataset(command)) => dataset::run(command),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Detect(args)) => detect::detect(args),
-        Some(Command::Import(args)) => detect::import(args),
+        Some(Command::Import(args)) => import::run(args),
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Study(command)) => study::run(command),
         Some(Command::Open { paths }) => studio(paths),

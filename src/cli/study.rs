@@ -74,8 +74,7 @@ pub fn run(command: StudyCommand) -> anyhow::Result<ExitCode> {
             _ => {}
         },
     };
-    let rows =
-        run_study(&config, &StudyHooks { on_event: &on_event, should_stop: &|| false }).map_err(anyhow::Error::msg)?;
+    let rows = run_study(&config, &StudyHooks { on_event: &on_event, should_stop: &|| false })?;
     println!("{}", markdown_table(&rows, &config));
     println!(
         "written: {}",

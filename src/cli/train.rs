@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use facestudio::dataset::augment::AugmentConfig;
 use facestudio::geometry::Variance;
 use facestudio::model::{DeviceSet, PRESETS};
 use facestudio::train::{LOSS_SETUPS, SCHEDULES, TrainConfig, TrainEvent, spawn};
@@ -24,7 +23,7 @@ pub struct TrainArgs {
     resume: bool,
 }
 
-/// How a network trains: what `train` and `study` share.
+/// How a network trains: what `train` and `study` share. Every default is `TrainConfig`'s.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// The dataset folder (any layout `dataset stats` reads); its train split is trained on, its
@@ -35,18 +34,20 @@ pub struct RunArgs {
     /// trial of a ResNet50 preset. Such a network cannot load ImageNet weights.
     #[arg(long, value_parser = parse_width)]
     width: Option<f32>,
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: u32,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = TrainConfig::default().batch)]
     batch: usize,
-    #[arg(long, default_value_t = 640)]
+    /// Side of the square training input: at least 32 and a multiple of the preset's largest
+    /// stride (64 for the P2–P6 presets, 32 for P3–P5).
+    #[arg(long, default_value_t = TrainConfig::default().image_size)]
     image_size: u32,
     /// The schedule's shape, stretched to --epochs.
-    #[arg(long, default_value = "report", value_parser = clap::builder::PossibleValuesParser::new(SCHEDULES))]
+    #[arg(long, default_value_t = TrainConfig::default().lr_schedule, value_parser = clap::builder::PossibleValuesParser::new(SCHEDULES))]
     lr_schedule: String,
     /// cpu, wgpu[:N] or cuda[:N]; several, comma-separated (wgpu:0,wgpu:1), train data-parallel
     /// (`study`: one variant per device at a time).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value_t = TrainConfig::default().device)]
     device: DeviceSet,
     /// torchvision ImageNet ResNet weights for the backbone.
     #[arg(long)]
@@ -63,12 +64,13 @@ pub struct RunArgs {
     #[arg(long)]
     variance: Option<Variance>,
     /// Validate every K epochs (0: never).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TrainConfig::default().val_every)]
     val_every: u32,
-    #[arg(long, default_value_t = 0)]
+    /// Fixes the initial weights, the data order and the augmentation.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Threads decoding and augmenting batches ahead of the training step.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = TrainConfig::default().workers)]
     workers: usize,
 }
 
@@ -92,7 +94,7 @@ impl RunArgs {
             val_every: self.val_every,
             seed: self.seed,
             workers: self.workers,
-            augment: AugmentConfig::default(),
+            ..TrainConfig::default()
         }
     }
 }
@@ -107,7 +109,7 @@ pub fn parse_width(text: &str) -> Result<f32, String> {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let config = args.run.config(&args.preset, args.out);
-    let handle = spawn(config, args.resume);
+    let handle = spawn(config, args.resume)?;
     let progress = ProgressBar::new(0);
     progress.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps, eta {eta} {msg}")?);
     let mut failed = false;

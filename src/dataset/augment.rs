@@ -40,8 +40,6 @@ pub struct Sample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AugmentConfig {
-    /// Side of the square training input in pixels (report §3.3: 640). 0 is treated as 1.
-    pub size: u32,
     /// Crop side as a fraction of the image's short side, one drawn uniformly per attempt
     /// (the `PRE_SCALES` of later Pytorch_Retinaface versions). Empty means 1.0.
     pub crop_scales: Vec<f32>,
@@ -59,7 +57,6 @@ pub struct AugmentConfig {
 impl Default for AugmentConfig {
     fn default() -> Self {
         Self {
-            size: 640,
             crop_scales: vec![0.3, 0.45, 0.6, 0.8, 1.0],
             crop_attempts: 250,
             flip_probability: 0.5,
@@ -79,13 +76,13 @@ const FACTOR_RANGE: RangeInclusive<f32> = 0.5..=1.5;
 const HUE_DELTA_DEGREES: f32 = 18.0;
 
 /// Augments one training sample: random square crop, photometric distortion, horizontal flip,
-/// resize to `config.size × config.size`.
+/// resize to `size × size` (the training size; 0 is treated as 1).
 ///
 /// Never loses the sample: when no crop keeps a face (or the image has none), the whole image
 /// padded to a square is used, as in Pytorch_Retinaface. Faces that end up degenerate or smaller
 /// than `config.min_face_size` are dropped, so the result may have no faces.
-pub fn augment(sample: &Sample, config: &AugmentConfig, rng: &mut impl Rng) -> Sample {
-    let size = config.size.max(1);
+pub fn augment(sample: &Sample, size: u32, config: &AugmentConfig, rng: &mut impl Rng) -> Sample {
+    let size = size.max(1);
     let Sample { mut image, faces } = random_crop(sample, config, size, rng);
     // Drawn even when distortion is off, so that switching it off leaves the geometry of a
     // seeded sample unchanged and the two can be compared.
@@ -584,14 +581,8 @@ mod tests {
     }
 
     /// No randomness left but the crop position: a 1.0 crop of a square image is the image.
-    fn identity_config(size: u32) -> AugmentConfig {
-        AugmentConfig {
-            size,
-            crop_scales: vec![1.0],
-            flip_probability: 0.0,
-            photometric: false,
-            ..AugmentConfig::default()
-        }
+    fn identity_config() -> AugmentConfig {
+        AugmentConfig { crop_scales: vec![1.0], flip_probability: 0.0, photometric: false, ..AugmentConfig::default() }
     }
 
     fn face(x1: f32, y1: f32, x2: f32, y2: f32, landmarks: Option<[f32; 10]>) -> AugmentFace {
@@ -601,7 +592,6 @@ mod tests {
     #[test]
     fn config_defaults_follow_pytorch_retinaface() {
         let c = AugmentConfig::default();
-        assert_eq!(c.size, 640);
         assert_eq!(c.crop_scales, [0.3, 0.45, 0.6, 0.8, 1.0]);
         assert_eq!(c.crop_attempts, 250);
         assert_eq!(c.flip_probability, 0.5);
@@ -611,8 +601,8 @@ mod tests {
 
     #[test]
     fn config_fills_missing_fields_with_defaults_and_rejects_unknown_ones() {
-        let c: AugmentConfig = serde_json::from_str(r#"{"size": 320}"#).expect("deserialize");
-        assert_eq!(c, AugmentConfig { size: 320, ..AugmentConfig::default() });
+        let c: AugmentConfig = serde_json::from_str(r#"{"crop_attempts": 20}"#).expect("deserialize");
+        assert_eq!(c, AugmentConfig { crop_attempts: 20, ..AugmentConfig::default() });
         assert!(serde_json::from_str::<AugmentConfig>(r#"{"flip_prob": 0.5}"#).is_err());
     }
 
@@ -699,8 +689,8 @@ mod tests {
         }
         let faces = vec![face(1.0, 0.0, 3.0, 2.0, None)];
         let sample = Sample { image: image.clone(), faces: faces.clone() };
-        let config = AugmentConfig { crop_attempts: 0, ..identity_config(4) };
-        let out = augment(&sample, &config, &mut rng(0));
+        let config = AugmentConfig { crop_attempts: 0, ..identity_config() };
+        let out = augment(&sample, 4, &config, &mut rng(0));
         assert_eq!(out.image.dimensions(), (4, 4));
         assert_eq!(out.faces, faces);
         for (x, y, p) in out.image.enumerate_pixels() {
@@ -712,22 +702,22 @@ mod tests {
     #[test]
     fn image_without_faces_still_produces_a_sample() {
         let sample = Sample { image: scene(160, 120).sample.image, faces: Vec::new() };
-        let out = augment(&sample, &AugmentConfig { size: 64, ..AugmentConfig::default() }, &mut rng(3));
+        let out = augment(&sample, 64, &AugmentConfig::default(), &mut rng(3));
         assert_eq!(out.image.dimensions(), (64, 64));
         assert!(out.faces.is_empty());
     }
 
     #[test]
     fn tiny_and_empty_images_still_produce_a_sample() {
-        let config = AugmentConfig { size: 8, ..AugmentConfig::default() };
+        let config = AugmentConfig::default();
         let one_pixel = Sample { image: RgbImage::new(1, 1), faces: vec![face(0.0, 0.0, 1.0, 1.0, None)] };
-        let out = augment(&one_pixel, &config, &mut rng(0));
+        let out = augment(&one_pixel, 8, &config, &mut rng(0));
         assert_eq!(out.image.dimensions(), (8, 8));
         assert_eq!(out.faces.len(), 1);
         assert_eq!(out.faces[0].bbox.corners(), [0.0, 0.0, 8.0, 8.0]);
         for (w, h) in [(0, 0), (0, 5), (7, 0), (1, 300)] {
             let sample = Sample { image: RgbImage::new(w, h), faces: vec![face(0.0, 0.0, 1.0, 1.0, None)] };
-            for out in [augment(&sample, &config, &mut rng(1)), letterbox(&sample, 8)] {
+            for out in [augment(&sample, 8, &config, &mut rng(1)), letterbox(&sample, 8)] {
                 assert_eq!(out.image.dimensions(), (8, 8), "{w}×{h}");
             }
         }
@@ -762,7 +752,7 @@ mod tests {
     fn photometric_off_leaves_pixels_unchanged() {
         let scene = scene(120, 120);
         for seed in 0..20 {
-            assert_eq!(augment(&scene.sample, &identity_config(120), &mut rng(seed)), scene.sample);
+            assert_eq!(augment(&scene.sample, 120, &identity_config(), &mut rng(seed)), scene.sample);
         }
     }
 
@@ -771,12 +761,12 @@ mod tests {
         // With no resize, the distorted image must be a per-pixel function of the undistorted
         // one drawn with the same seed, and the faces must be identical.
         let scene = scene(160, 120);
-        let config = AugmentConfig { flip_probability: 0.5, ..identity_config(120) };
+        let config = AugmentConfig { flip_probability: 0.5, ..identity_config() };
         let mut changed = 0;
         for seed in 0..50 {
-            let plain = augment(&scene.sample, &config, &mut rng(seed));
+            let plain = augment(&scene.sample, 120, &config, &mut rng(seed));
             let distorted =
-                augment(&scene.sample, &AugmentConfig { photometric: true, ..config.clone() }, &mut rng(seed));
+                augment(&scene.sample, 120, &AugmentConfig { photometric: true, ..config.clone() }, &mut rng(seed));
             assert_eq!(distorted.faces, plain.faces, "seed {seed}");
             let mut colour_map = HashMap::new();
             for (p, q) in plain.image.pixels().zip(distorted.image.pixels()) {
@@ -850,10 +840,10 @@ mod tests {
         // Size 160 is at least every crop side, so the resize only enlarges and dot centres
         // keep their exact colour.
         let scene = scene(160, 120);
-        let config = AugmentConfig { size: 160, photometric: false, ..AugmentConfig::default() };
+        let config = AugmentConfig { photometric: false, ..AugmentConfig::default() };
         let mut faces = 0;
         for seed in 0..300 {
-            let out = augment(&scene.sample, &config, &mut rng(seed));
+            let out = augment(&scene.sample, 160, &config, &mut rng(seed));
             assert_eq!(out.image.dimensions(), (160, 160));
             faces += out.faces.len();
             scene.assert_faces_on_colours(&out, None, &format!("seed {seed}"));
@@ -864,14 +854,14 @@ mod tests {
     #[test]
     fn same_seed_gives_identical_sample() {
         let scene = scene(160, 120);
-        let config = AugmentConfig { size: 96, ..AugmentConfig::default() };
+        let config = AugmentConfig::default();
         for seed in 0..10 {
             assert_eq!(
-                augment(&scene.sample, &config, &mut rng(seed)),
-                augment(&scene.sample, &config, &mut rng(seed))
+                augment(&scene.sample, 96, &config, &mut rng(seed)),
+                augment(&scene.sample, 96, &config, &mut rng(seed))
             );
         }
-        assert_ne!(augment(&scene.sample, &config, &mut rng(1)), augment(&scene.sample, &config, &mut rng(2)));
+        assert_ne!(augment(&scene.sample, 96, &config, &mut rng(1)), augment(&scene.sample, 96, &config, &mut rng(2)));
     }
 
     #[test]

@@ -51,6 +51,17 @@ impl SplitKind {
     }
 }
 
+impl std::str::FromStr for SplitKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SplitKind, String> {
+        SplitKind::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| format!("expected train, val or test, got {text:?}"))
+    }
+}
+
 /// A dataset: its splits, each with images and their faces.
 #[derive(Clone, Debug)]
 pub struct Dataset {

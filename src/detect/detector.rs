@@ -1,6 +1,7 @@
 //! The detector: a loaded network on a device, turning preprocessed images into candidates.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
@@ -8,9 +9,10 @@ use burn::tensor::activation::softmax;
 use image::RgbImage;
 
 use super::image::{InputSize, NetworkInput, preprocess};
-use super::postprocess::{Candidates, DetectOptions, RawOutputs};
+use super::pipeline::DetectError;
+use super::postprocess::{CandidateLimits, Candidates, RawOutputs};
 use crate::geometry::Anchor;
-use crate::model::{RetinaFace, RetinaFaceConfig, RetinaFaceOutput};
+use crate::model::{DeviceChoice, RetinaFace, RetinaFaceConfig, RetinaFaceOutput, load_weights};
 
 /// Anchors per input size (width, height).
 type AnchorCache = HashMap<(u32, u32), Arc<Vec<Anchor>>>;
@@ -129,6 +131,16 @@ impl Detector {
         Detector { model: model.valid(), device, anchors: Mutex::new(HashMap::new()), stage }
     }
 
+    /// Opens `device` and loads `path` onto it: a facestudio model file, or a PyTorch /
+    /// safetensors checkpoint of the network `preset` names. What the CLI, the studio's panels and
+    /// a study use to get a detector.
+    pub fn load(path: &Path, preset: Option<&str>, device: DeviceChoice) -> Result<Detector, DetectError> {
+        let device = device.open()?;
+        let model = load_weights(path, preset, &device)
+            .map_err(|source| DetectError::Weights { path: path.to_path_buf(), source })?;
+        Ok(Detector::new(model, device))
+    }
+
     /// Scores with head stage `stage` (1 = first) instead of the last one; `None` keeps the last.
     pub fn with_stage(mut self, stage: Option<usize>) -> Result<Detector, StageError> {
         if let Some(stage) = stage {
@@ -184,11 +196,11 @@ impl Detector {
     }
 
     /// Post-processing of one image's outputs up to the candidates (before NMS).
-    pub fn candidates(&self, outputs: &HostOutputs, input: &NetworkInput, options: &DetectOptions) -> Candidates {
+    pub fn candidates(&self, outputs: &HostOutputs, input: &NetworkInput, limits: &CandidateLimits) -> Candidates {
         let anchors = self.anchors(outputs.width, outputs.height);
         let boxes: Vec<&[f32]> = outputs.boxes.iter().map(Vec::as_slice).collect();
         let raw = RawOutputs { scores: &outputs.scores, boxes: &boxes, landmarks: outputs.landmarks.as_deref() };
-        Candidates::from_raw(&raw, &anchors, self.model.config.variance, input.to_image, options)
+        Candidates::from_raw(&raw, &anchors, self.model.config.variance, input.to_image, limits)
     }
 
     /// Preprocess, forward and post-process one photo: its candidates, ready to filter.
@@ -196,9 +208,9 @@ impl Detector {
         &self,
         image: &RgbImage,
         size: InputSize,
-        options: &DetectOptions,
+        limits: &CandidateLimits,
     ) -> Result<Candidates, DeviceReadError> {
-        Ok(self.detect_stages(image, size, options, &[self.stage])?.pop().unwrap_or_default())
+        Ok(self.detect_stages(image, size, limits, &[self.stage])?.pop().unwrap_or_default())
     }
 
     /// [`Detector::detect`] scored by each of `stages`, from one network run.
@@ -206,14 +218,14 @@ impl Detector {
         &self,
         image: &RgbImage,
         size: InputSize,
-        options: &DetectOptions,
+        limits: &CandidateLimits,
         stages: &[ScoringStage],
     ) -> Result<Vec<Candidates>, DeviceReadError> {
         let input = preprocess(image, size, &self.model.config.input);
         let outputs = self.forward_stages(&[&input], stages)?;
         Ok(outputs
             .iter()
-            .map(|per_image| per_image.first().map(|o| self.candidates(o, &input, options)).unwrap_or_default())
+            .map(|per_image| per_image.first().map(|o| self.candidates(o, &input, limits)).unwrap_or_default())
             .collect())
     }
 }

@@ -1,16 +1,21 @@
 //! Detection: photos → preprocessing → network → faces with scores and landmarks → exports.
+//! [`run_over`] is the one loop that runs a model over many images.
 
 mod detector;
 mod draw;
+mod evaluation;
 mod export;
 mod image;
+mod pipeline;
 mod postprocess;
 
 pub use detector::{Detector, DeviceReadError, HostOutputs, ScoringStage, StageError};
 pub use draw::{LANDMARK_COLORS, annotate};
+pub use evaluation::{EvalImage, detect_images, detect_images_per_stage, to_predicted_boxes};
 pub use export::{ExportFormat, ImageDetections};
 pub use image::{
     IMAGE_EXTENSIONS, ImageError, InputSize, NetworkInput, collect_images, has_image_extension, load_image, normalize,
     preprocess,
 };
-pub use postprocess::{Candidates, DetectOptions, Detection, ImageFromInput, RawOutputs, anchor_from_corners};
+pub use pipeline::{DetectError, Detected, Outcome, RunOptions, run_over};
+pub use postprocess::{CandidateLimits, Candidates, Detection, FaceFilter, ImageFromInput, RawOutputs};

@@ -4,14 +4,34 @@
 
 use crate::geometry::{Anchor, AreaConvention, BBox, Landmarks, Point, Variance, decode_box, decode_landmarks, nms};
 
-/// Thresholds of the post-processing. Defaults: the evaluation settings of the report (§4.3).
+/// What a network run keeps of its anchors: the candidates every later filter starts from.
+/// Defaults: the evaluation settings of the report (§4.3).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DetectOptions {
-    /// Faces need a score strictly greater than this.
-    pub confidence: f32,
+pub struct CandidateLimits {
+    /// Candidates need a score strictly greater than this; no filter can go below it.
+    pub floor: f32,
     /// Candidates kept (by score) before NMS.
     pub top_k: usize,
-    /// A box is dropped when its IoU with a better kept box is greater than this.
+}
+
+impl CandidateLimits {
+    /// Score > 0.02, top 5000 (the report, §4.3; Pytorch_Retinaface).
+    pub const EVALUATION: CandidateLimits = CandidateLimits { floor: 0.02, top_k: 5000 };
+}
+
+impl Default for CandidateLimits {
+    fn default() -> Self {
+        CandidateLimits::EVALUATION
+    }
+}
+
+/// What turns candidates into faces, cheap to change after the network ran (the studio's
+/// sliders): confidence, NMS, keep-top-k.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaceFilter {
+    /// Faces need a score strictly greater than this (and than the candidates' floor).
+    pub confidence: f32,
+    /// A box is dropped when its IoU with a better kept box is greater than this (in `[0, 1]`).
     pub nms_threshold: f32,
     /// Faces kept after NMS.
     pub keep_top_k: usize,
@@ -19,24 +39,23 @@ pub struct DetectOptions {
     pub nms_convention: AreaConvention,
 }
 
-impl Default for DetectOptions {
-    fn default() -> Self {
-        DetectOptions::EVALUATION
-    }
-}
-
-impl DetectOptions {
-    /// Confidence > 0.02, top 5000, NMS 0.4, keep 750 (the report, §4.3; Pytorch_Retinaface).
-    pub const EVALUATION: DetectOptions = DetectOptions {
+impl FaceFilter {
+    /// Confidence > 0.02, NMS 0.4, keep 750 (the report, §4.3; Pytorch_Retinaface).
+    pub const EVALUATION: FaceFilter = FaceFilter {
         confidence: 0.02,
-        top_k: 5000,
         nms_threshold: 0.4,
         keep_top_k: 750,
         nms_convention: AreaConvention::PlusOnePixel,
     };
 
     /// For looking at photos: confidence 0.5.
-    pub const DISPLAY: DetectOptions = DetectOptions { confidence: 0.5, ..DetectOptions::EVALUATION };
+    pub const DISPLAY: FaceFilter = FaceFilter { confidence: 0.5, ..FaceFilter::EVALUATION };
+}
+
+impl Default for FaceFilter {
+    fn default() -> Self {
+        FaceFilter::EVALUATION
+    }
 }
 
 /// One detected face, in pixels of the original image.
@@ -65,7 +84,6 @@ pub struct RawOutputs<'a> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Candidates {
     floor: f32,
-    top_k: usize,
     faces: Vec<Detection>,
 }
 
@@ -77,19 +95,19 @@ pub struct ImageFromInput {
 }
 
 impl Candidates {
-    /// Keeps the anchors scoring above `options.confidence` (the floor), decodes them (through the
-    /// cascade stages), best first, at most `options.top_k`.
+    /// Keeps the anchors scoring above `limits.floor`, decodes them (through the cascade stages),
+    /// best first, at most `limits.top_k`.
     pub fn from_raw(
         raw: &RawOutputs,
         anchors: &[Anchor],
         variance: Variance,
         to_image: ImageFromInput,
-        options: &DetectOptions,
+        limits: &CandidateLimits,
     ) -> Candidates {
-        let mut order: Vec<usize> = (0..anchors.len()).filter(|&i| raw.scores[i] > options.confidence).collect();
+        let mut order: Vec<usize> = (0..anchors.len()).filter(|&i| raw.scores[i] > limits.floor).collect();
         // Descending score; index order for ties, as a stable sort gives.
         order.sort_by(|&a, &b| raw.scores[b].total_cmp(&raw.scores[a]));
-        order.truncate(options.top_k);
+        order.truncate(limits.top_k);
         let faces = order
             .into_iter()
             .filter_map(|i| {
@@ -97,7 +115,7 @@ impl Candidates {
                 let mut corners = [0.0f32; 4];
                 for (stage, boxes) in raw.boxes.iter().enumerate() {
                     if stage > 0 {
-                        anchor = anchor_from_corners(corners);
+                        anchor = Anchor::from_corners(corners);
                     }
                     corners = decode_box(boxes[4 * i..4 * i + 4].try_into().ok()?, &anchor, variance);
                 }
@@ -126,7 +144,7 @@ impl Candidates {
                 Some(Detection { bbox, score: raw.scores[i], landmarks })
             })
             .collect();
-        Candidates { floor: options.confidence, top_k: options.top_k, faces }
+        Candidates { floor: limits.floor, faces }
     }
 
     /// The lowest confidence these candidates can be filtered at.
@@ -142,24 +160,17 @@ impl Candidates {
         self.faces.is_empty()
     }
 
-    /// Confidence threshold (clamped to the floor), NMS, keep-top-k: the final faces, best first.
-    pub fn filter(&self, options: &DetectOptions) -> Vec<Detection> {
-        let confidence = options.confidence.max(self.floor);
-        let end = self.faces.partition_point(|d| d.score > confidence).min(options.top_k.min(self.top_k));
-        let kept = &self.faces[..end];
+    /// Confidence threshold (the floor at least), NMS, keep-top-k: the final faces, best first.
+    pub fn filter(&self, filter: &FaceFilter) -> Vec<Detection> {
+        let confidence = filter.confidence.max(self.floor);
+        let kept = &self.faces[..self.faces.partition_point(|d| d.score > confidence)];
         let corners: Vec<[f32; 4]> = kept.iter().map(|d| d.bbox.corners()).collect();
         let scores: Vec<f32> = kept.iter().map(|d| d.score).collect();
-        let threshold = options.nms_threshold.clamp(0.0, 1.0);
+        let threshold = filter.nms_threshold.clamp(0.0, 1.0);
         // Boxes are finite and ordered and the threshold is in range, so NMS cannot fail.
-        let keep = nms(&corners, &scores, threshold, options.nms_convention).unwrap_or_default();
-        keep.into_iter().take(options.keep_top_k).map(|i| kept[i]).collect()
+        let keep = nms(&corners, &scores, threshold, filter.nms_convention).unwrap_or_default();
+        keep.into_iter().take(filter.keep_top_k).map(|i| kept[i]).collect()
     }
-}
-
-/// A decoded box as an anchor `(cx, cy, w, h)`, for the cascade's second stage.
-pub fn anchor_from_corners([x1, y1, x2, y2]: [f32; 4]) -> Anchor {
-    let (w, h) = (x2 - x1, y2 - y1);
-    Anchor { cx: x1 + w / 2.0, cy: y1 + h / 2.0, w, h }
 }
 
 #[cfg(test)]
@@ -178,13 +189,16 @@ mod tests {
         let raw = RawOutputs { scores: &scores, boxes: &[&boxes], landmarks: None };
         let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
         let cached =
-            Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &DetectOptions::EVALUATION);
+            Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &CandidateLimits::EVALUATION);
         for confidence in [0.1, 0.5, 0.9] {
-            let options = DetectOptions { confidence, ..DetectOptions::EVALUATION };
+            let filter = FaceFilter { confidence, ..FaceFilter::EVALUATION };
+            let limits = CandidateLimits { floor: confidence, ..CandidateLimits::EVALUATION };
             let fresh =
-                Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &options).filter(&options);
-            assert_eq!(cached.filter(&options), fresh, "confidence {confidence}");
+                Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &limits).filter(&filter);
+            assert_eq!(cached.filter(&filter), fresh, "confidence {confidence}");
         }
+        let below_the_floor = FaceFilter { confidence: 0.0, ..FaceFilter::EVALUATION };
+        assert!(cached.filter(&below_the_floor).iter().all(|d| d.score > 0.02), "no filter goes below the floor");
     }
 
     #[test]
@@ -196,8 +210,8 @@ mod tests {
         let stage2 = [10.0, 0.0, 0.0, 0.0];
         let raw = RawOutputs { scores: &[0.9], boxes: &[&stage1, &stage2], landmarks: None };
         let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
-        let c = Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &DetectOptions::EVALUATION);
-        let corners = c.filter(&DetectOptions::EVALUATION)[0].bbox.corners();
+        let c = Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &CandidateLimits::EVALUATION);
+        let corners = c.filter(&FaceFilter::EVALUATION)[0].bbox.corners();
         let expected = [70.0, 30.0, 110.0, 70.0];
         assert!(corners.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-3), "{corners:?}");
     }
@@ -219,8 +233,8 @@ mod tests {
         // Normalised anchors times the image size are the pixel anchors: decode in pixels directly.
         let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
         let detections =
-            Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &DetectOptions::EVALUATION)
-                .filter(&DetectOptions::EVALUATION);
+            Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &CandidateLimits::EVALUATION)
+                .filter(&FaceFilter::EVALUATION);
         assert_eq!(detections.len(), 192);
         for (d, row) in detections.iter().zip(expected.chunks(15)) {
             let ours = d.bbox.corners();

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::curves::{Counts, pr_curve, voc_ap};
 use super::ground_truth::GroundTruth;
-use super::predictions::{Detection, Predictions};
+use super::predictions::{PredictedBox, Predictions};
 use super::protocol::{BestMatch, Corners, Outcome, best_matches, walk};
 use super::report::{EvalReport, EvalWarning, ImageKey, ScoreNormalisation, SettingResult};
 
@@ -91,7 +91,7 @@ impl<'a> Evaluator<'a> {
     /// The full evaluation of every setting.
     pub fn report(&self) -> EvalReport {
         let images = self.gt.images();
-        let detections: Vec<Option<&[Detection]>> =
+        let detections: Vec<Option<&[PredictedBox]>> =
             images.iter().map(|image| self.predictions.get(&image.event, &image.name)).collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
@@ -182,7 +182,7 @@ impl<'a> Evaluator<'a> {
     /// Per setting, what each prediction adds at its threshold step, over the images
     /// `range.step_by(stride)` (interleaved, so crowded events are shared between threads).
     /// Images without faces or without predictions add nothing, as in the official tool.
-    fn accumulate(&self, detections: &[Option<&[Detection]>], range: Range<usize>, stride: usize) -> Vec<Counts> {
+    fn accumulate(&self, detections: &[Option<&[PredictedBox]>], range: Range<usize>, stride: usize) -> Vec<Counts> {
         let steps = self.thresholds.len();
         let settings = self.gt.settings();
         let mut counts = vec![Counts::zeros(steps); settings.len()];
@@ -239,8 +239,8 @@ mod tests {
         FaceBox { x, y, w: 20.0, h: 20.0 }
     }
 
-    fn on(b: FaceBox, score: f64) -> Detection {
-        Detection { x: b.x, y: b.y, w: b.w, h: b.h, score }
+    fn on(b: FaceBox, score: f64) -> PredictedBox {
+        PredictedBox { x: b.x, y: b.y, w: b.w, h: b.h, score }
     }
 
     fn options(thresholds: u32) -> EvalOptions {
@@ -257,7 +257,7 @@ mod tests {
         GroundTruth::new(images, vec![spec]).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn preds(images: &[(&str, Vec<Detection>)]) -> Predictions {
+    fn preds(images: &[(&str, Vec<PredictedBox>)]) -> Predictions {
         let mut preds = Predictions::new();
         for (name, dets) in images {
             preds.insert("e", *name, dets.clone()).unwrap_or_else(|e| panic!("{e}"));
@@ -321,7 +321,7 @@ mod tests {
     fn a_duplicate_prediction_costs_precision() {
         let (a, b) = (face(0.0, 0.0), face(100.0, 0.0));
         let gt = gt(&[("img", vec![a, b], vec![0, 1])]);
-        let duplicate = Detection { x: 1.0, ..on(a, 0.8) };
+        let duplicate = PredictedBox { x: 1.0, ..on(a, 0.8) };
         let with = preds(&[("img", vec![on(a, 0.9), duplicate, on(b, 0.1)])]);
         let without = preds(&[("img", vec![on(a, 0.9), on(b, 0.1)])]);
         let report = evaluate(&gt, &with, &EvalOptions::OFFICIAL);
@@ -442,7 +442,7 @@ mod tests {
             "img",
             vec![
                 on(a, 0.9),
-                Detection { x: 2.0, ..on(a, 0.7) },
+                PredictedBox { x: 2.0, ..on(a, 0.7) },
                 on(face(200.0, 0.0), 0.6),
                 on(face(400.0, 0.0), 0.3),
                 on(b, 0.2),
@@ -492,7 +492,7 @@ mod tests {
         let spec: Vec<(&str, Vec<FaceBox>, Vec<usize>)> =
             images.iter().map(|(n, f)| (n.as_str(), f.clone(), (0..f.len()).collect())).collect();
         let gt = gt(&spec);
-        let dets: Vec<(&str, Vec<Detection>)> =
+        let dets: Vec<(&str, Vec<PredictedBox>)> =
             images.iter().map(|(n, f)| (n.as_str(), f.iter().map(|&b| on(b, rng.unit())).collect())).collect();
         let report = evaluate(&gt, &preds(&dets), &EvalOptions::OFFICIAL);
         assert!((setting(&report).ap - 1.0).abs() < 1e-12);

@@ -50,7 +50,7 @@ mod tests {
     use super::*;
     use crate::dataset::synth::{SynthConfig, generate};
     use crate::dataset::{Dataset, SplitKind};
-    use crate::eval::{Detection, EvalOptions, Predictions, evaluate};
+    use crate::eval::{EvalOptions, PredictedBox, Predictions, evaluate};
 
     #[test]
     fn exact_boxes_of_a_synthetic_split_give_ap_one() {
@@ -69,7 +69,7 @@ mod tests {
                 .map(|(i, f)| {
                     let [x, y, w, h] = f.bbox.to_xywh();
                     let score = 0.5 + 0.4 * ((n * 7 + i * 3) % 10) as f64 / 10.0;
-                    Detection { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score }
+                    PredictedBox { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score }
                 })
                 .collect();
             predictions.insert(image.event(), image.stem(), detections).unwrap();

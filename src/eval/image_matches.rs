@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::LookupError;
 use super::evaluator::Evaluator;
-use super::predictions::Detection;
+use super::predictions::PredictedBox;
 use super::protocol::{Corners, Outcome, best_matches, walk};
 
 /// What a prediction is at the chosen threshold.
@@ -39,7 +39,7 @@ pub enum FaceVerdict {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DetectionMatch {
     /// As inserted or read, with the raw score.
-    pub detection: Detection,
+    pub detection: PredictedBox,
     pub normalised_score: f64,
     /// Index of the face it overlaps most (first among equals); `None` when the image has no
     /// faces.

@@ -46,7 +46,7 @@ pub use from_dataset::ALL_FACES;
 pub use ground_truth::{FaceBox, GroundTruth, GtImage, KeepList, Setting, SettingSpec};
 pub use image_matches::{DetectionMatch, FaceVerdict, ImageMatches, Verdict};
 pub use plot::{write_curves_png, write_series_png};
-pub use predictions::{Detection, Predictions};
+pub use predictions::{PredictedBox, Predictions};
 pub use report::{EvalReport, EvalWarning, ImageKey, ScoreNormalisation, SettingResult};
 
 #[cfg(test)]

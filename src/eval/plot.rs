@@ -133,7 +133,7 @@ mod tests {
         )
         .unwrap();
         let mut predictions = Predictions::new();
-        let detection = crate::eval::Detection { x: 0.0, y: 0.0, w: 10.0, h: 10.0, score: 0.9 };
+        let detection = crate::eval::PredictedBox { x: 0.0, y: 0.0, w: 10.0, h: 10.0, score: 0.9 };
         predictions.insert("e", "a", vec![detection]).unwrap();
         let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
         let dir = tempfile::tempdir().unwrap();

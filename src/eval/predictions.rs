@@ -10,7 +10,7 @@ use super::error::PredictionError;
 
 /// One detection: top-left corner, width, height (pixels) and the detector's raw score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Detection {
+pub struct PredictedBox {
     pub x: f64,
     pub y: f64,
     pub w: f64,
@@ -18,7 +18,7 @@ pub struct Detection {
     pub score: f64,
 }
 
-impl Detection {
+impl PredictedBox {
     fn is_finite(&self) -> bool {
         [self.x, self.y, self.w, self.h, self.score].iter().all(|v| v.is_finite())
     }
@@ -27,7 +27,7 @@ impl Detection {
 /// Orders by descending score, ties broken by ascending `x, y, w, h`, so the order of the lines in
 /// a prediction file (or of a detector's output) never changes which prediction claims a face.
 /// The official `read_pred.m` sorts by descending score only (`sort(..., 'descend')`, stable).
-fn evaluation_order(a: &Detection, b: &Detection) -> std::cmp::Ordering {
+fn evaluation_order(a: &PredictedBox, b: &PredictedBox) -> std::cmp::Ordering {
     b.score
         .total_cmp(&a.score)
         .then(a.x.total_cmp(&b.x))
@@ -43,7 +43,7 @@ fn evaluation_order(a: &Detection, b: &Detection) -> std::cmp::Ordering {
 /// (see [`Predictions::get`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Predictions {
-    events: HashMap<String, HashMap<String, Vec<Detection>>>,
+    events: HashMap<String, HashMap<String, Vec<PredictedBox>>>,
 }
 
 impl Predictions {
@@ -57,7 +57,7 @@ impl Predictions {
         &mut self,
         event: impl Into<String>,
         name: impl Into<String>,
-        mut detections: Vec<Detection>,
+        mut detections: Vec<PredictedBox>,
     ) -> Result<(), PredictionError> {
         let (event, name) = (event.into(), name.into());
         if let Some(index) = detections.iter().position(|d| !d.is_finite()) {
@@ -70,12 +70,12 @@ impl Predictions {
 
     /// The detections of one image in evaluation order: descending score, ties by ascending
     /// `x, y, w, h`. `None` when the image has no entry (no prediction file).
-    pub fn get(&self, event: &str, name: &str) -> Option<&[Detection]> {
+    pub fn get(&self, event: &str, name: &str) -> Option<&[PredictedBox]> {
         self.events.get(event)?.get(name).map(Vec::as_slice)
     }
 
     /// Every image as (event, name, detections), in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &[Detection])> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &[PredictedBox])> {
         self.events.iter().flat_map(|(event, names)| {
             names.iter().map(move |(name, dets)| (event.as_str(), name.as_str(), dets.as_slice()))
         })
@@ -139,7 +139,7 @@ fn visible_name<'a>(path: &Path, name: Option<&'a std::ffi::OsStr>) -> Result<Op
 const FIELDS: [&str; 5] = ["x", "y", "w", "h", "score"];
 
 /// Parses one prediction file; `file` is only used in error messages.
-fn parse_file(bytes: &[u8], file: &Path) -> Result<Vec<Detection>, PredictionError> {
+fn parse_file(bytes: &[u8], file: &Path) -> Result<Vec<PredictedBox>, PredictionError> {
     let malformed =
         |line: usize, problem: String| PredictionError::Malformed { file: file.to_path_buf(), line, problem };
     let mut lines = bytes.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).zip(1..);
@@ -178,7 +178,7 @@ fn parse_file(bytes: &[u8], file: &Path) -> Result<Vec<Detection>, PredictionErr
             })?;
         }
         let [x, y, w, h, score] = values;
-        detections.push(Detection { x, y, w, h, score });
+        detections.push(PredictedBox { x, y, w, h, score });
     }
     if let Some((text, line)) = lines.find(|(text, _)| !text.trim_ascii().is_empty()) {
         let found = String::from_utf8_lossy(text);
@@ -198,11 +198,11 @@ fn parse_file(bytes: &[u8], file: &Path) -> Result<Vec<Detection>, PredictionErr
 mod tests {
     use super::*;
 
-    fn det(x: f64, score: f64) -> Detection {
-        Detection { x, y: 1.0, w: 2.0, h: 3.0, score }
+    fn det(x: f64, score: f64) -> PredictedBox {
+        PredictedBox { x, y: 1.0, w: 2.0, h: 3.0, score }
     }
 
-    fn parse(text: &str) -> Result<Vec<Detection>, String> {
+    fn parse(text: &str) -> Result<Vec<PredictedBox>, String> {
         parse_file(text.as_bytes(), Path::new("ev/img.txt")).map_err(|e| e.to_string())
     }
 

@@ -2,7 +2,7 @@
 //! `wider_eval.m`), shared by the full evaluation and the error browser so both always agree.
 
 use super::ground_truth::{FaceBox, KeepList};
-use super::predictions::Detection;
+use super::predictions::PredictedBox;
 
 /// A box as corners plus its area, with MATLAB's inclusive-pixel "+1" convention.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,7 +26,7 @@ impl Corners {
         Self::new(b.x, b.y, b.w, b.h)
     }
 
-    pub(super) fn of_detection(d: &Detection) -> Self {
+    pub(super) fn of_detection(d: &PredictedBox) -> Self {
         Self::new(d.x, d.y, d.w, d.h)
     }
 }
@@ -54,7 +54,7 @@ pub(super) struct BestMatch {
 
 /// Fills `out` with the best match of every detection against `faces` (which must not be empty).
 /// The result does not depend on the setting, so it is computed once per image.
-pub(super) fn best_matches(faces: &[Corners], detections: &[Detection], out: &mut Vec<BestMatch>) {
+pub(super) fn best_matches(faces: &[Corners], detections: &[PredictedBox], out: &mut Vec<BestMatch>) {
     out.clear();
     out.extend(detections.iter().map(|d| {
         let b = Corners::of_detection(d);
@@ -139,11 +139,11 @@ mod tests {
     #[test]
     fn best_match_takes_the_first_of_equal_maxima() {
         let faces = [corners(0.0, 0.0, 9.0, 9.0), corners(0.0, 0.0, 9.0, 9.0)];
-        let det = Detection { x: 0.0, y: 0.0, w: 9.0, h: 9.0, score: 1.0 };
+        let det = PredictedBox { x: 0.0, y: 0.0, w: 9.0, h: 9.0, score: 1.0 };
         let mut out = Vec::new();
         best_matches(&faces, &[det], &mut out);
         assert_eq!(out, vec![BestMatch { face: 0, iou: 1.0 }]);
-        let far = Detection { x: 100.0, ..det };
+        let far = PredictedBox { x: 100.0, ..det };
         best_matches(&faces, &[far], &mut out);
         assert_eq!(out, vec![BestMatch { face: 0, iou: 0.0 }]);
     }

@@ -19,6 +19,15 @@ pub struct Anchor {
     pub h: f32,
 }
 
+impl Anchor {
+    /// A decoded box `[x1, y1, x2, y2]` as an anchor: how the cascade's second stage regresses
+    /// from the first stage's boxes.
+    pub fn from_corners([x1, y1, x2, y2]: [f32; 4]) -> Anchor {
+        let (w, h) = (x2 - x1, y2 - y1);
+        Anchor { cx: x1 + w / 2.0, cy: y1 + h / 2.0, w, h }
+    }
+}
+
 /// One pyramid level: anchors of each size in `sizes` (square, edge length in pixels) centred
 /// on every cell of a grid with spacing `stride`.
 ///

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::dataset::augment::{AugmentConfig, AugmentFace, Sample, augment};
 use crate::dataset::{ImageEntry, Split};
-use crate::detect::load_image;
+use crate::detect::{ImageError, load_image};
 
 /// One training image: where it is and its faces (degenerate boxes already left out).
 #[derive(Clone, Debug)]
@@ -40,8 +40,8 @@ impl TrainImage {
     }
 }
 
-/// A batch of augmented samples, or the images that could not be read.
-pub type LoadedBatch = Result<Vec<Sample>, String>;
+/// A batch of augmented samples, or the first of its images that could not be read.
+pub type LoadedBatch = Result<Vec<Sample>, ImageError>;
 
 /// The order of the images in `epoch`: a permutation seeded by (seed, epoch).
 pub fn epoch_order(count: usize, seed: u64, epoch: u32) -> Vec<usize> {
@@ -62,6 +62,8 @@ pub struct EpochLoader {
 /// Which batches of which epoch an `EpochLoader` makes, and with how many threads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoaderPlan {
+    /// Side of the square samples (the training size).
+    pub size: u32,
     pub batch: usize,
     /// The run's seed: with the epoch it fixes the image order and every augmentation.
     pub seed: u64,
@@ -80,7 +82,7 @@ impl EpochLoader {
         augment_config: AugmentConfig,
         plan: LoaderPlan,
     ) -> EpochLoader {
-        let LoaderPlan { batch, seed, epoch, first, workers, depth } = plan;
+        let LoaderPlan { size, batch, seed, epoch, first, workers, depth } = plan;
         let order = std::sync::Arc::new(epoch_order(images.len(), seed, epoch));
         let batches = images.len() / batch.max(1);
         let workers_n = workers.max(1);
@@ -97,12 +99,12 @@ impl EpochLoader {
                         .map(|k| {
                             let i = order[index * batch + k];
                             let image = &images[i];
-                            let photo = load_image(&image.path).map_err(|e| e.to_string())?;
+                            let photo = load_image(&image.path)?;
                             // Per-sample RNG: the same sample whatever thread made it.
                             let mut rng = ChaCha8Rng::seed_from_u64(
                                 seed ^ (u64::from(epoch) << 40) ^ (i as u64).wrapping_mul(0x9e37_79b9),
                             );
-                            Ok(augment(&Sample { image: photo, faces: image.faces.clone() }, &config, &mut rng))
+                            Ok(augment(&Sample { image: photo, faces: image.faces.clone() }, size, &config, &mut rng))
                         })
                         .collect();
                     if tx.send(samples).is_err() {
@@ -138,5 +140,34 @@ impl Drop for EpochLoader {
         for worker in self.workers.drain(..) {
             let _ = worker.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::synth::{SynthConfig, generate};
+    use crate::dataset::{Dataset, SplitKind};
+
+    fn batches(images: &std::sync::Arc<Vec<TrainImage>>, workers: usize, seed: u64) -> Vec<(usize, Vec<Sample>)> {
+        let plan = LoaderPlan { size: 64, batch: 2, seed, epoch: 3, first: 1, workers, depth: 1 };
+        EpochLoader::start(images.clone(), AugmentConfig::default(), plan)
+            .map(|(index, batch)| (index, batch.expect("synthetic images decode")))
+            .collect()
+    }
+
+    /// The promise of the module doc: the batches depend on the seed alone, not on how many
+    /// threads make them or which finishes first.
+    #[test]
+    fn batches_depend_on_the_seed_not_on_the_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), &SynthConfig::new(16, 3)).unwrap();
+        let (dataset, _) = Dataset::open(dir.path()).unwrap();
+        let images = std::sync::Arc::new(TrainImage::from_split(dataset.split(SplitKind::Train).unwrap()));
+        let one = batches(&images, 1, 7);
+        assert_eq!(one.first().map(|(i, _)| *i), Some(1), "starts at the plan's first batch");
+        assert_eq!(one.len(), images.len() / 2 - 1);
+        assert_eq!(batches(&images, 3, 7), one, "three workers make the same batches in the same order");
+        assert_ne!(batches(&images, 3, 8), one, "another seed, other batches");
     }
 }

@@ -7,9 +7,11 @@
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
-use super::StageTerms;
+use super::error::TrainError;
+use super::run_folder::StageTerms;
 use super::step::{Batch, LossSetup, anchor_tensor, batch_loss};
 use crate::dataset::augment::Sample;
+use crate::detect::DeviceReadError;
 use crate::model::RetinaFace;
 
 /// The training devices (the first is the main one) with their anchors for one input size.
@@ -41,7 +43,7 @@ impl Replicas {
     /// Loss and gradients of `samples`, split into one contiguous share per device (a batch
     /// smaller than the device count uses fewer devices). Each share's loss is weighted by its
     /// share of the images, so the summed gradient is that of the batch's mean loss.
-    pub fn step(&self, model: &RetinaFace, samples: &[Sample], setup: &LossSetup) -> Result<StepOutput, String> {
+    pub fn step(&self, model: &RetinaFace, samples: &[Sample], setup: &LossSetup) -> Result<StepOutput, TrainError> {
         let shares = split_evenly(samples.len(), self.devices.len());
         let total_images = samples.len().max(1) as f32;
         // The main replica runs on this thread: batch norm keeps its running statistics per
@@ -52,7 +54,7 @@ impl Replicas {
             let weight = range.len() as f32 / total_images;
             replica_step(replica, &samples[range], &self.anchors[i], &self.devices[i], setup, weight)
         };
-        let results: Vec<Result<ReplicaOutput, String>> = std::thread::scope(|scope| {
+        let results: Vec<Result<ReplicaOutput, TrainError>> = std::thread::scope(|scope| {
             let others: Vec<_> = (1..shares.len())
                 .map(|i| {
                     let replica = model.clone().fork(&self.devices[i]);
@@ -60,9 +62,7 @@ impl Replicas {
                 })
                 .collect();
             let mut results = vec![share(0, model.clone())];
-            results.extend(
-                others.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a training replica panicked".to_string()))),
-            );
+            results.extend(others.into_iter().map(|h| h.join().unwrap_or(Err(TrainError::ReplicaPanicked))));
             results
         });
         let mut loss = 0.0f32;
@@ -108,10 +108,12 @@ fn replica_step(
     device: &Device,
     setup: &LossSetup,
     weight: f32,
-) -> Result<ReplicaOutput, String> {
+) -> Result<ReplicaOutput, TrainError> {
     let batch = Batch::new(samples, &model.config.input, device);
     let (total, losses) = batch_loss(&model, &batch, anchors, setup);
-    let read = |t: &Tensor<1>| t.clone().try_into_vec_as::<f32>().map(|v| v[0] * weight).map_err(|e| e.to_string());
+    let read = |t: &Tensor<1>| {
+        t.clone().try_into_vec_as::<f32>().map(|v| v[0] * weight).map_err(|e| DeviceReadError(e.to_string()))
+    };
     let loss = read(&total)?;
     let stages = losses
         .iter()
@@ -122,7 +124,7 @@ fn replica_step(
                 landmarks: read(&s.landmarks)?,
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, DeviceReadError>>()?;
     let grads = loss.is_finite().then(|| GradientsParams::from_grads((total * weight).backward(), &model));
     Ok(ReplicaOutput { loss, stages, grads })
 }
@@ -163,11 +165,12 @@ mod tests {
         generate(dir.path(), &SynthConfig::new(2, 9)).unwrap();
         let (dataset, _) = Dataset::open(dir.path()).unwrap();
         let images = TrainImage::from_split(dataset.split(SplitKind::Train).unwrap());
-        let config = crate::dataset::augment::AugmentConfig { size, ..Default::default() };
+        let config = crate::dataset::augment::AugmentConfig::default();
         let photo = crate::detect::load_image(&images[0].path).unwrap();
         let original = Sample { image: photo, faces: images[0].faces.clone() };
         crate::dataset::augment::augment(
             &original,
+            size,
             &config,
             &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(5),
         )

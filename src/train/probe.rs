@@ -11,14 +11,15 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
-use super::StageTerms;
-use super::schedule::sgd;
+use super::config::OptimizerConfig;
+use super::error::TrainError;
+use super::run_folder::StageTerms;
 use super::step::{Batch, LossSetup, anchor_tensor, batch_loss_detailed};
-use super::validate::to_eval_detections;
 use crate::dataset::augment::{AugmentFace, Sample, letterbox};
 use crate::dataset::synth::{SynthConfig, render_train_images};
 use crate::detect::{
-    Candidates, DetectOptions, Detector, HostOutputs, ImageFromInput, InputSize, RawOutputs, ScoringStage,
+    CandidateLimits, Candidates, Detector, DeviceReadError, FaceFilter, HostOutputs, ImageFromInput, InputSize,
+    RawOutputs, ScoringStage, to_predicted_boxes,
 };
 use crate::eval::{EvalOptions, FaceBox, GroundTruth, GtImage, Predictions, SettingSpec, evaluate};
 use crate::geometry::Anchor;
@@ -145,11 +146,15 @@ pub fn run_probe(
     probe: &ProbeConfig,
     device: &Device,
     mut on_point: impl FnMut(&ProbePoint),
-) -> Result<Vec<ProbePoint>, String> {
-    let first = samples.first().ok_or("a probe needs at least one image")?;
+) -> Result<Vec<ProbePoint>, TrainError> {
+    let invalid = |message: &str| TrainError::Invalid { field: "samples", message: message.into() };
+    let first = samples.first().ok_or_else(|| invalid("a probe needs at least one image"))?;
     let (width, height) = first.image.dimensions();
     if samples.iter().any(|s| s.image.dimensions() != (width, height)) {
-        return Err("the probe's images must share one size".into());
+        return Err(invalid("the probe's images must share one size"));
+    }
+    fn read_error(e: impl std::fmt::Display) -> DeviceReadError {
+        DeviceReadError(e.to_string())
     }
     let batch_size = probe.batch.clamp(1, samples.len());
     let batches: Vec<Batch> = samples.chunks(batch_size).map(|c| Batch::new(c, &config.input, device)).collect();
@@ -157,12 +162,12 @@ pub fn run_probe(
     let host_anchors: Vec<Anchor> = config.anchors.generate(width, height);
     let gt = samples_ground_truth(samples);
     let stages = config.stages();
-    let options = DetectOptions::EVALUATION;
+    let (limits, filter) = (CandidateLimits::EVALUATION, FaceFilter::EVALUATION);
     let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
 
     device.seed(probe.seed);
     let mut model = RetinaFace::new(config, device);
-    let mut optim = sgd(0.9, 5e-4);
+    let mut optim = OptimizerConfig::default().build();
     let started = Instant::now();
     let mut points = Vec::new();
     let mut sums: Vec<PassSums> = (0..stages).map(|_| PassSums::default()).collect();
@@ -176,19 +181,17 @@ pub fn run_probe(
         let next_measure = ((step / measure_every) + 1) * measure_every;
         let measured_pass = next_measure.min(probe.steps) - step <= batches.len();
         if measured_pass {
-            let host = HostOutputs::read(&detail.output, &ScoringStage::all(stages), width, height)
-                .map_err(|e| e.to_string())?;
+            let host = HostOutputs::read(&detail.output, &ScoringStage::all(stages), width, height)?;
             for (stage, sum) in sums.iter_mut().enumerate() {
                 let loss = &detail.stages[stage];
                 let read = |t: &Tensor<1>| t.clone().try_into_vec_as::<f32>().map(|v| f64::from(v[0]));
                 for (term, t) in sum.terms.iter_mut().zip([&loss.classification, &loss.boxes, &loss.landmarks]) {
-                    *term += read(t).map_err(|e| e.to_string())?;
+                    *term += read(t).map_err(read_error)?;
                 }
                 sum.steps += 1;
                 for (assignment, targets) in detail.assignments[stage].iter().zip(&batch.targets) {
-                    let positive =
-                        assignment.positive.clone().int().try_into_vec_as::<i64>().map_err(|e| e.to_string())?;
-                    let face = assignment.face.clone().try_into_vec_as::<i64>().map_err(|e| e.to_string())?;
+                    let positive = assignment.positive.clone().int().try_into_vec_as::<i64>().map_err(read_error)?;
+                    let face = assignment.face.clone().try_into_vec_as::<i64>().map_err(read_error)?;
                     let matched: HashSet<i64> =
                         positive.iter().zip(&face).filter(|(p, _)| **p != 0).map(|(_, f)| *f).collect();
                     sum.images += 1;
@@ -200,15 +203,13 @@ pub fn run_probe(
                     let boxes: Vec<&[f32]> = out.boxes.iter().map(Vec::as_slice).collect();
                     let raw = RawOutputs { scores: &out.scores, boxes: &boxes, landmarks: out.landmarks.as_deref() };
                     let faces =
-                        Candidates::from_raw(&raw, &host_anchors, config.variance, unit, &options).filter(&options);
+                        Candidates::from_raw(&raw, &host_anchors, config.variance, unit, &limits).filter(&filter);
                     let image = index * batch_size + k;
-                    training_predictions[stage]
-                        .insert("probe", image.to_string(), to_eval_detections(&faces))
-                        .map_err(|e| e.to_string())?;
+                    training_predictions[stage].insert("probe", image.to_string(), to_predicted_boxes(&faces))?;
                 }
             }
         }
-        let loss = detail.total.clone().try_into_vec_as::<f32>().map_err(|e| e.to_string())?[0];
+        let loss = detail.total.clone().try_into_vec_as::<f32>().map_err(read_error)?[0];
         if loss.is_finite() {
             let grads = GradientsParams::from_grads(detail.total.backward(), &model);
             model = optim.step(probe.rate(step), model, grads);
@@ -223,12 +224,11 @@ pub fn run_probe(
             let detector = Detector::new(inference, inner);
             let mut predictions: Vec<Predictions> = (0..stages).map(|_| Predictions::new()).collect();
             for (i, sample) in samples.iter().enumerate() {
-                let per_stage = detector
-                    .detect_stages(&sample.image, InputSize::Original, &options, &ScoringStage::all(stages))
-                    .map_err(|e| e.to_string())?;
+                let per_stage =
+                    detector.detect_stages(&sample.image, InputSize::Original, &limits, &ScoringStage::all(stages))?;
                 for (candidates, predictions) in per_stage.iter().zip(&mut predictions) {
-                    let faces = to_eval_detections(&candidates.filter(&options));
-                    predictions.insert("probe", i.to_string(), faces).map_err(|e| e.to_string())?;
+                    let faces = to_predicted_boxes(&candidates.filter(&filter));
+                    predictions.insert("probe", i.to_string(), faces)?;
                 }
             }
             let mut measures = Vec::with_capacity(stages);

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::trainer::{Control, TrainConfig, TrainEvent, read_metrics, spawn};
-use super::validate::{EvalImage, detect_images_per_stage};
+use super::config::TrainConfig;
+use super::error::TrainError;
+use super::run_folder::{RunFolder, TrainEvent};
+use super::trainer::{Control, spawn};
 use crate::dataset::{Dataset, SplitKind};
-use crate::detect::{Detector, ScoringStage};
+use crate::detect::{Detector, EvalImage, ScoringStage, detect_images_per_stage};
 use crate::eval::{EvalOptions, GroundTruth, evaluate};
-use crate::model::{DeviceSet, load_model};
+use crate::model::DeviceSet;
 
 /// One row of the study.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,18 +111,6 @@ fn variant_info(preset: &str) -> (String, Option<[f64; 3]>, Option<[f64; 3]>) {
     }
 }
 
-/// Whether a run folder holds a training that ended by itself (or at its step limit).
-fn finished(run: &Path, max_steps: Option<u64>) -> bool {
-    run.join("model.bpk").is_file()
-        && read_metrics(&run.join("metrics.jsonl")).is_ok_and(|events| {
-            events.iter().rev().find_map(|e| match e {
-                TrainEvent::Finished { step, stopped } => Some(!stopped || max_steps.is_some_and(|m| *step >= m)),
-                TrainEvent::Started { .. } => Some(false),
-                _ => None,
-            }) == Some(true)
-        })
-}
-
 /// The study's callbacks: progress events (called from the training threads) and whether to stop.
 pub struct StudyHooks<'a> {
     pub on_event: &'a (dyn Fn(StudyEvent) + Sync),
@@ -133,12 +123,12 @@ pub struct StudyHooks<'a> {
 fn train_variant(config: TrainConfig, hooks: &StudyHooks) -> Result<(), String> {
     let on_event = hooks.on_event;
     let preset = config.preset.clone();
-    if finished(&config.out, config.max_steps) {
+    let folder = RunFolder::new(&config.out);
+    if folder.is_finished(config.max_steps) {
         on_event(StudyEvent::Skipped { preset });
         return Ok(());
     }
-    let resume = config.out.join("state.json").is_file();
-    let handle = spawn(config, resume);
+    let handle = spawn(config, folder.has_checkpoint()).map_err(|e| format!("{preset}: {e}"))?;
     let mut failure = None;
     let mut stop_sent = false;
     loop {
@@ -166,19 +156,19 @@ fn train_variant(config: TrainConfig, hooks: &StudyHooks) -> Result<(), String> 
 }
 
 /// The ground truth and its images.
-fn ground_truth(config: &StudyConfig) -> Result<(GroundTruth, Vec<EvalImage>), String> {
+fn ground_truth(config: &StudyConfig) -> Result<(GroundTruth, Vec<EvalImage>), TrainError> {
     match &config.official {
         Some((gt_dir, images)) => {
-            let gt = GroundTruth::from_official_dir(gt_dir).map_err(|e| e.to_string())?;
+            let gt = GroundTruth::from_official_dir(gt_dir)?;
             let list = EvalImage::list(&gt, images);
             Ok((gt, list))
         }
         None => {
-            let (dataset, _) = Dataset::open(&config.train.data).map_err(|e| e.to_string())?;
+            let (dataset, _) = Dataset::open(&config.train.data)?;
             let val = dataset
                 .split(SplitKind::Val)
-                .ok_or_else(|| format!("{} has no val split to evaluate on", config.train.data.display()))?;
-            let gt = GroundTruth::from_split(val).map_err(|e| e.to_string())?;
+                .ok_or_else(|| TrainError::MissingSplit { path: config.train.data.clone(), split: "val" })?;
+            let gt = GroundTruth::from_split(val)?;
             Ok((gt, EvalImage::from_split(val)))
         }
     }
@@ -186,16 +176,15 @@ fn ground_truth(config: &StudyConfig) -> Result<(GroundTruth, Vec<EvalImage>), S
 
 /// AP per setting of a trained model, scored by each stage.
 fn evaluate_run(
-    run: &Path,
+    run: &RunFolder,
     gt: &GroundTruth,
     images: &[EvalImage],
     devices: &DeviceSet,
-) -> Result<Vec<Vec<(String, f64)>>, String> {
-    let device = devices.devices().first().ok_or("no device given")?.open().map_err(|e| e.to_string())?;
-    let model = load_model(&run.join("model.bpk"), &device).map_err(|e| e.to_string())?;
-    let stages = model.config.stages();
-    let scoring = ScoringStage::all(stages);
-    let detector = Detector::new(model, device);
+) -> Result<Vec<Vec<(String, f64)>>, TrainError> {
+    let device =
+        *devices.devices().first().ok_or(TrainError::Invalid { field: "device", message: "no device given".into() })?;
+    let detector = Detector::load(&run.model_path(), None, device)?;
+    let scoring = ScoringStage::all(detector.config().stages());
     let predictions = detect_images_per_stage(&detector, images, &scoring, |_| std::ops::ControlFlow::Continue(()))?;
     Ok(predictions
         .iter()
@@ -206,14 +195,14 @@ fn evaluate_run(
 /// Runs the study: trains what is not trained yet (one variant per device at a time), evaluates
 /// every variant and writes `ablation.md`, `ablation.json` and `ablation_ap.png` into the study
 /// folder.
-pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRow>, String> {
-    std::fs::create_dir_all(&config.out).map_err(|e| format!("cannot create {}: {e}", config.out.display()))?;
+pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRow>, TrainError> {
+    let run_dir = |preset: &str| config.out.join(preset);
+    for preset in &config.presets {
+        TrainConfig { preset: preset.clone(), out: run_dir(preset), ..config.train.clone() }.validate()?;
+    }
+    std::fs::create_dir_all(&config.out).map_err(TrainError::io("create", &config.out))?;
     let _lock = StudyLock::take(&config.out)?;
     let devices = config.train.device.devices().to_vec();
-    if devices.is_empty() {
-        return Err("no training device given".into());
-    }
-    let run_dir = |preset: &str| config.out.join(preset);
     let jobs: Vec<TrainConfig> = config
         .presets
         .iter()
@@ -240,13 +229,13 @@ pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRo
             .collect()
     });
     if !failures.is_empty() {
-        return Err(failures.join("; "));
+        return Err(TrainError::Variants(failures));
     }
     let (gt, images) = ground_truth(config)?;
     let mut rows = Vec::with_capacity(config.presets.len());
     for preset in &config.presets {
         (hooks.on_event)(StudyEvent::Evaluating { preset: preset.clone() });
-        let stages = evaluate_run(&run_dir(preset), &gt, &images, &config.train.device)?;
+        let stages = evaluate_run(&RunFolder::new(run_dir(preset)), &gt, &images, &config.train.device)?;
         let (name, report, paper) = variant_info(preset);
         rows.push(StudyRow { preset: preset.clone(), name, stages, report, paper });
     }
@@ -259,17 +248,16 @@ pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRo
 struct StudyLock(PathBuf);
 
 impl StudyLock {
-    fn take(dir: &Path) -> Result<StudyLock, String> {
+    fn take(dir: &Path) -> Result<StudyLock, TrainError> {
         let path = dir.join("study.lock");
         let own = std::process::id();
         if let Some(pid) = std::fs::read_to_string(&path).ok().and_then(|t| t.trim().parse::<u32>().ok())
             && pid != own
             && Path::new(&format!("/proc/{pid}")).exists()
         {
-            return Err(format!("another study (process {pid}) is running in {}", dir.display()));
+            return Err(TrainError::StudyRunning { pid, dir: dir.to_path_buf() });
         }
-        crate::fsutil::write_atomic(&path, own.to_string().as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::fsutil::write_atomic(&path, own.to_string().as_bytes()).map_err(TrainError::io("write", &path))?;
         Ok(StudyLock(path))
     }
 }
@@ -326,18 +314,20 @@ pub fn markdown_table(rows: &[StudyRow], config: &StudyConfig) -> String {
     text
 }
 
-fn write_outputs(config: &StudyConfig, rows: &[StudyRow]) -> Result<(), String> {
+fn write_outputs(config: &StudyConfig, rows: &[StudyRow]) -> Result<(), TrainError> {
     let write = |name: &str, bytes: &[u8]| {
-        crate::fsutil::write_atomic(&config.out.join(name), bytes).map_err(|e| format!("{name}: {e}"))
+        let path = config.out.join(name);
+        crate::fsutil::write_atomic(&path, bytes).map_err(TrainError::io("write", path))
     };
     write("ablation.md", markdown_table(rows, config).as_bytes())?;
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows })).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "variants": rows }))
+        .map_err(|e| TrainError::Corrupt { path: config.out.join("ablation.json"), message: e.to_string() })?;
     write("ablation.json", json.as_bytes())?;
     let curves: Vec<(String, Vec<(f64, f64)>)> = config
         .presets
         .iter()
         .map(|preset| {
-            let events = read_metrics(&config.out.join(preset).join("metrics.jsonl")).unwrap_or_default();
+            let events = RunFolder::new(config.out.join(preset)).read_metrics().unwrap_or_default();
             let points = events
                 .iter()
                 .filter_map(|e| match e {
@@ -354,8 +344,8 @@ fn write_outputs(config: &StudyConfig, rows: &[StudyRow]) -> Result<(), String> 
         "epoch",
         "AP",
         &curves,
-    )
-    .map_err(|e| e.to_string())
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -368,7 +358,7 @@ mod tests {
         let lock = StudyLock::take(dir.path()).unwrap();
         // A live process other than this one holds the folder: process 1 always exists.
         std::fs::write(dir.path().join("study.lock"), "1").unwrap();
-        let err = StudyLock::take(dir.path()).err().unwrap();
+        let err = StudyLock::take(dir.path()).err().unwrap().to_string();
         assert!(err.contains("process 1") && err.contains("is running"), "{err}");
         drop(lock);
         // A process id that cannot be running (beyond Linux's pid_max): a killed study's lock.

@@ -1,12 +1,15 @@
-//! Running a detector over a set of evaluation images: what `eval --weights`, the trainer's
-//! validation and the studio's Evaluate panel share.
+//! A detector over an evaluation's images, into predictions the protocol scores: what
+//! `eval --weights`, the trainer's validation, the ablation study and the studio's Evaluate panel
+//! share (all through [`run_over`]).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use super::detector::{Detector, ScoringStage};
+use super::pipeline::{DetectError, Outcome, RunOptions, run_over};
+use super::postprocess::{Detection, FaceFilter};
 use crate::dataset::Split;
-use crate::detect::{DetectOptions, Detection, Detector, InputSize, ScoringStage, load_image};
-use crate::eval::{Detection as EvalDetection, GroundTruth, Predictions};
+use crate::eval::{GroundTruth, PredictedBox, Predictions};
 
 /// An image of a ground truth: how the evaluation names it and where it is.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,31 +48,25 @@ impl EvalImage {
     }
 }
 
-/// What happened to one image, for a progress display.
-pub enum DetectProgress<'a> {
-    Done,
-    Skipped(&'a str),
-}
-
 /// Detector faces as the evaluation reads them (`x y w h score`).
-pub(crate) fn to_eval_detections(faces: &[Detection]) -> Vec<EvalDetection> {
+pub fn to_predicted_boxes(faces: &[Detection]) -> Vec<PredictedBox> {
     faces
         .iter()
         .map(|d| {
             let [x, y, w, h] = d.bbox.to_xywh();
-            EvalDetection { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
+            PredictedBox { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
         })
         .collect()
 }
 
 /// Detects faces in every image with the evaluation settings at the original size (the protocol).
 /// An image that cannot be read is reported through `progress` and left without predictions,
-/// which the evaluation counts as a missing file. `progress` breaks to cancel (an error).
+/// which the evaluation counts as a missing file. `progress` breaks to cancel.
 pub fn detect_images(
     detector: &Detector,
     images: &[EvalImage],
-    progress: impl FnMut(DetectProgress) -> ControlFlow<()>,
-) -> Result<Predictions, String> {
+    progress: impl FnMut(&Outcome) -> ControlFlow<()>,
+) -> Result<Predictions, DetectError> {
     Ok(detect_images_per_stage(detector, images, &[detector.stage()], progress)?.pop().unwrap_or_default())
 }
 
@@ -79,31 +76,27 @@ pub fn detect_images_per_stage(
     detector: &Detector,
     images: &[EvalImage],
     stages: &[ScoringStage],
-    mut progress: impl FnMut(DetectProgress) -> ControlFlow<()>,
-) -> Result<Vec<Predictions>, String> {
-    let cancelled = || "cancelled".to_string();
-    let options = DetectOptions::EVALUATION;
+    mut progress: impl FnMut(&Outcome) -> ControlFlow<()>,
+) -> Result<Vec<Predictions>, DetectError> {
+    let filter = FaceFilter::EVALUATION;
+    let options = RunOptions { stages: stages.to_vec(), ..RunOptions::default() };
+    let paths: Vec<&Path> = images.iter().map(|i| i.path.as_path()).collect();
     let mut predictions: Vec<Predictions> = stages.iter().map(|_| Predictions::new()).collect();
-    for image in images {
-        let photo = match load_image(&image.path) {
-            Ok(photo) => photo,
-            Err(err) => {
-                if progress(DetectProgress::Skipped(&err.to_string())).is_break() {
-                    return Err(cancelled());
+    let mut failed = None;
+    run_over(detector, &paths, &options, |outcome| {
+        if let Outcome::Detected(detected) = &outcome {
+            let image = &images[detected.index];
+            for (candidates, predictions) in detected.stages.iter().zip(&mut predictions) {
+                let boxes = to_predicted_boxes(&candidates.filter(&filter));
+                if let Err(err) = predictions.insert(image.event.as_str(), image.name.as_str(), boxes) {
+                    failed = Some(err);
+                    return ControlFlow::Break(());
                 }
-                continue;
             }
-        };
-        let per_stage =
-            detector.detect_stages(&photo, InputSize::Original, &options, stages).map_err(|e| e.to_string())?;
-        for (candidates, predictions) in per_stage.iter().zip(&mut predictions) {
-            let detections = to_eval_detections(&candidates.filter(&options));
-            predictions.insert(image.event.as_str(), image.name.as_str(), detections).map_err(|e| e.to_string())?;
         }
-        if progress(DetectProgress::Done).is_break() {
-            return Err(cancelled());
-        }
-    }
+        progress(&outcome)
+    })
+    .map_err(|err| failed.take().map_or(err, DetectError::from))?;
     Ok(predictions)
 }
 
@@ -133,7 +126,7 @@ mod tests {
             calls += 1;
             ControlFlow::Break(())
         });
-        assert_eq!(result.unwrap_err(), "cancelled");
+        assert!(matches!(result, Err(DetectError::Cancelled)));
         assert_eq!(calls, 1);
         let all = detect_images(&detector, &list, |_| ControlFlow::Continue(())).unwrap();
         assert_eq!(all.image_count(), 3);

@@ -1,0 +1,456 @@
+//! The run folder's format, read and written only here: `config.json` (the [`TrainConfig`]),
+//! `metrics.jsonl` (one [`TrainEvent`] per line, appended as they happen), `state.json` (the
+//! [`RunState`] of the last checkpoint), `checkpoint-<step>/` (model + optimiser) and `model.bpk`
+//! (the final model). The trainer writes it; the CLI, the Train panel and studies read it back,
+//! also while it grows ([`RunFile`]).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use burn::optim::ModuleOptimizer;
+use burn::prelude::*;
+use crossbeam_channel::Sender;
+use serde::{Deserialize, Serialize};
+
+use super::config::{OptimizerConfig, TrainConfig};
+use super::error::TrainError;
+use crate::fsutil::write_atomic;
+use crate::model::{RetinaFace, load_model, save_model};
+
+/// What the trainer reports; each is also a line of `metrics.jsonl` (tagged by `"event"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Started {
+        epochs: u32,
+        steps_per_epoch: usize,
+        resumed_at_step: u64,
+    },
+    Step {
+        step: u64,
+        epoch: u32,
+        /// The summed loss of all stages.
+        loss: f32,
+        /// Per stage: classification, boxes, landmarks.
+        stages: Vec<StageTerms>,
+        lr: f64,
+        images_per_s: f32,
+        eta_s: f32,
+    },
+    EpochEnd {
+        epoch: u32,
+        step: u64,
+        mean_loss: f32,
+    },
+    Val {
+        epoch: u32,
+        step: u64,
+        /// AP per setting, scored by the detector's stage (the last).
+        ap: Vec<(String, f64)>,
+        /// With the cascade: AP per setting scored by each stage, first stage first, so a run
+        /// shows whether the cascade helps. Empty for single-stage models.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stages: Vec<Vec<(String, f64)>>,
+    },
+    Checkpoint {
+        epoch: u32,
+        step: u64,
+        path: PathBuf,
+    },
+    Warning {
+        message: String,
+    },
+    Error {
+        message: String,
+    },
+    Paused {
+        step: u64,
+    },
+    Resumed {
+        step: u64,
+    },
+    Finished {
+        step: u64,
+        stopped: bool,
+    },
+}
+
+impl TrainEvent {
+    /// A validation event's APs as named series: the settings themselves for a single-stage model,
+    /// `"<setting> · stage N"` per stage with the cascade (the CLI and the Train panel's curves).
+    pub fn val_series(&self) -> Vec<(String, f64)> {
+        match self {
+            TrainEvent::Val { ap, stages, .. } if stages.is_empty() => ap.clone(),
+            TrainEvent::Val { stages, .. } => stages
+                .iter()
+                .enumerate()
+                .flat_map(|(i, aps)| aps.iter().map(move |(name, v)| (format!("{name} · stage {}", i + 1), *v)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageTerms {
+    pub classification: f32,
+    pub boxes: f32,
+    pub landmarks: f32,
+}
+
+/// The position a checkpoint holds (`state.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Epoch (1-based) the next step belongs to.
+    pub epoch: u32,
+    /// Batch index within that epoch of the next step.
+    pub batch: usize,
+    /// Steps done in total.
+    pub step: u64,
+    pub seed: u64,
+    /// The checkpoint folder, relative to the run folder.
+    pub checkpoint: String,
+}
+
+impl RunState {
+    /// Before the first step of a run seeded with `seed`.
+    pub fn start(seed: u64) -> RunState {
+        RunState { epoch: 1, batch: 0, step: 0, seed, checkpoint: String::new() }
+    }
+}
+
+/// A run folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunFolder {
+    dir: PathBuf,
+}
+
+impl RunFolder {
+    pub fn new(dir: impl Into<PathBuf>) -> RunFolder {
+        RunFolder { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn metrics_path(&self) -> PathBuf {
+        self.dir.join("metrics.jsonl")
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// The final model (written when the run ends, stopped or not).
+    pub fn model_path(&self) -> PathBuf {
+        self.dir.join("model.bpk")
+    }
+
+    /// Whether this folder holds a run (what the Train panel lists).
+    pub fn is_run(&self) -> bool {
+        self.metrics_path().is_file()
+    }
+
+    /// Whether there is a checkpoint to resume from.
+    pub fn has_checkpoint(&self) -> bool {
+        self.state_path().is_file()
+    }
+
+    /// Creates the folder and writes `config.json`.
+    pub fn create(&self, config: &TrainConfig) -> Result<(), TrainError> {
+        std::fs::create_dir_all(&self.dir).map_err(TrainError::io("create", &self.dir))?;
+        let path = self.dir.join("config.json");
+        let json = serde_json::to_string_pretty(config)
+            .map_err(|e| TrainError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        write_atomic(&path, json.as_bytes()).map_err(TrainError::io("write", &path))
+    }
+
+    /// The events written so far (a line being written is left out).
+    pub fn read_metrics(&self) -> std::io::Result<Vec<TrainEvent>> {
+        read_metrics(&self.metrics_path())
+    }
+
+    /// Whether the run ended by itself (or at its step limit `max_steps`), leaving its model.
+    pub fn is_finished(&self, max_steps: Option<u64>) -> bool {
+        self.model_path().is_file()
+            && self.read_metrics().is_ok_and(|events| {
+                events.iter().rev().find_map(|e| match e {
+                    TrainEvent::Finished { step, stopped } => Some(!stopped || max_steps.is_some_and(|m| *step >= m)),
+                    TrainEvent::Started { .. } => Some(false),
+                    _ => None,
+                }) == Some(true)
+            })
+    }
+
+    /// The last checkpoint: its position, model (on `device`) and optimiser.
+    pub fn read_checkpoint(
+        &self,
+        optimizer: &OptimizerConfig,
+        device: &Device,
+    ) -> Result<(RetinaFace, ModuleOptimizer, RunState), TrainError> {
+        let path = self.state_path();
+        let text = std::fs::read_to_string(&path).map_err(TrainError::io("read", &path))?;
+        let state: RunState = serde_json::from_str(&text)
+            .map_err(|e| TrainError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        let dir = self.dir.join(&state.checkpoint);
+        let model = load_model(&dir.join("model.bpk"), device)?;
+        let optim_path = dir.join("optimizer.bin");
+        let bytes = std::fs::read(&optim_path).map_err(TrainError::io("read", &optim_path))?;
+        let optim = optimizer.build().from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| {
+            TrainError::Corrupt { path: optim_path, message: format!("cannot restore the optimiser: {e}") }
+        })?;
+        Ok((model, optim, state))
+    }
+
+    /// Writes model + optimiser into a new folder, then points `state.json` at it (atomically),
+    /// then removes the previous folder: a kill at any moment leaves a complete checkpoint to
+    /// resume from. Returns the new folder.
+    pub fn write_checkpoint(
+        &self,
+        model: &RetinaFace,
+        optim: &ModuleOptimizer,
+        state: &mut RunState,
+    ) -> Result<PathBuf, TrainError> {
+        let name = format!("checkpoint-{:08}", state.step);
+        let dir = self.dir.join(&name);
+        std::fs::create_dir_all(&dir).map_err(TrainError::io("create", &dir))?;
+        save_model(model, &dir.join("model.bpk"))?;
+        let optim_path = dir.join("optimizer.bin");
+        let bytes = optim.into_bytes().map_err(|e| TrainError::Corrupt {
+            path: optim_path.clone(),
+            message: format!("cannot save the optimiser: {e}"),
+        })?;
+        write_atomic(&optim_path, &bytes).map_err(TrainError::io("write", &optim_path))?;
+        let previous = std::mem::replace(&mut state.checkpoint, name);
+        let path = self.state_path();
+        let json = serde_json::to_string_pretty(state)
+            .map_err(|e| TrainError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        write_atomic(&path, json.as_bytes()).map_err(TrainError::io("write", &path))?;
+        if !previous.is_empty() && previous != state.checkpoint {
+            let _ = std::fs::remove_dir_all(self.dir.join(previous));
+        }
+        Ok(dir)
+    }
+
+    /// Writes the final model.
+    pub fn write_model(&self, model: &RetinaFace) -> Result<(), TrainError> {
+        Ok(save_model(model, &self.model_path())?)
+    }
+}
+
+/// Sends events and appends them to `metrics.jsonl`.
+pub struct EventLog {
+    sender: Sender<TrainEvent>,
+    file: Option<std::fs::File>,
+}
+
+impl EventLog {
+    /// A log that only sends, until [`EventLog::append_to`] gives it a run folder.
+    pub fn unwritten(sender: Sender<TrainEvent>) -> EventLog {
+        EventLog { sender, file: None }
+    }
+
+    /// From now on, also appends every event to the folder's `metrics.jsonl`.
+    pub fn append_to(&mut self, folder: &RunFolder) -> Result<(), TrainError> {
+        let path = folder.metrics_path();
+        let file =
+            std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(TrainError::io("open", &path))?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    pub fn send(&mut self, event: TrainEvent) {
+        if let (Some(file), Ok(line)) = (&mut self.file, serde_json::to_string(&event)) {
+            let _ = writeln!(file, "{line}");
+        }
+        let _ = self.sender.send(event);
+    }
+}
+
+/// Reads a run's events back (the studio shows runs started elsewhere from this file).
+pub fn read_metrics(path: &Path) -> std::io::Result<Vec<TrainEvent>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+}
+
+/// Plot series, each a list of `[x, y]`.
+pub type Series = BTreeMap<String, Vec<[f64; 2]>>;
+
+/// The curves of one run, built from its events (live or read back from `metrics.jsonl`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunCurves {
+    /// Loss terms by step: `total`, `s1 classification`, `s1 boxes`, … per head stage.
+    pub losses: Series,
+    pub lr: Vec<[f64; 2]>,
+    pub images_per_s: Vec<[f64; 2]>,
+    /// AP per setting, by epoch.
+    pub ap: Series,
+    pub epochs: u32,
+    pub steps_per_epoch: usize,
+    pub last_step: u64,
+    pub epoch: u32,
+    pub eta_s: f32,
+    pub status: String,
+    pub finished: bool,
+}
+
+impl RunCurves {
+    pub fn push(&mut self, event: &TrainEvent) {
+        match event {
+            TrainEvent::Started { epochs, steps_per_epoch, resumed_at_step } => {
+                self.epochs = *epochs;
+                self.steps_per_epoch = *steps_per_epoch;
+                self.finished = false;
+                self.status =
+                    if *resumed_at_step > 0 { format!("resumed at step {resumed_at_step}") } else { "started".into() };
+            }
+            TrainEvent::Step { step, epoch, loss, stages, lr, images_per_s, eta_s } => {
+                let x = *step as f64;
+                self.losses.entry("total".into()).or_default().push([x, *loss as f64]);
+                for (i, s) in stages.iter().enumerate() {
+                    for (name, value) in
+                        [("classification", s.classification), ("boxes", s.boxes), ("landmarks", s.landmarks)]
+                    {
+                        self.losses.entry(format!("s{} {name}", i + 1)).or_default().push([x, value as f64]);
+                    }
+                }
+                self.lr.push([x, *lr]);
+                self.images_per_s.push([x, *images_per_s as f64]);
+                self.last_step = *step;
+                self.epoch = *epoch;
+                self.eta_s = *eta_s;
+                self.status = "training".into();
+            }
+            TrainEvent::Val { epoch, .. } => {
+                for (series, value) in event.val_series() {
+                    self.ap.entry(series).or_default().push([*epoch as f64, value]);
+                }
+            }
+            TrainEvent::Paused { step } => self.status = format!("paused at step {step}"),
+            TrainEvent::Resumed { .. } => self.status = "training".into(),
+            TrainEvent::Error { message } => self.status = format!("error: {message}"),
+            TrainEvent::Finished { step, stopped } => {
+                self.finished = true;
+                self.status =
+                    if *stopped { format!("stopped at step {step}") } else { format!("finished at step {step}") };
+            }
+            TrainEvent::EpochEnd { .. } | TrainEvent::Checkpoint { .. } | TrainEvent::Warning { .. } => {}
+        }
+    }
+
+    /// Fraction of the run done, when known.
+    pub fn fraction(&self) -> Option<f32> {
+        let total = self.epochs as u64 * self.steps_per_epoch as u64;
+        (total > 0).then(|| (self.last_step as f32 / total as f32).min(1.0))
+    }
+
+    pub fn point_count(&self) -> usize {
+        self.losses.get("total").map_or(0, Vec::len)
+    }
+}
+
+/// A run folder followed through its `metrics.jsonl`, read incrementally as it grows.
+pub struct RunFile {
+    pub dir: PathBuf,
+    pub curves: RunCurves,
+    offset: u64,
+    partial: String,
+    pub overlay: bool,
+}
+
+impl RunFile {
+    pub fn new(dir: PathBuf) -> RunFile {
+        RunFile { dir, curves: RunCurves::default(), offset: 0, partial: String::new(), overlay: false }
+    }
+
+    pub fn name(&self) -> String {
+        self.dir.file_name().map_or_else(|| self.dir.display().to_string(), |n| n.to_string_lossy().into())
+    }
+
+    /// Reads the lines appended since the last call.
+    pub fn refresh(&mut self) -> std::io::Result<()> {
+        let mut file = std::fs::File::open(RunFolder::new(&self.dir).metrics_path())?;
+        let len = file.metadata()?.len();
+        if len < self.offset {
+            // Rewritten from scratch (a new run in the same folder).
+            *self = RunFile { overlay: self.overlay, ..RunFile::new(self.dir.clone()) };
+        }
+        if len == self.offset {
+            return Ok(());
+        }
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        self.offset += bytes.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            if let Ok(event) = serde_json::from_str::<TrainEvent>(line.trim()) {
+                self.curves.push(&event);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(step: u64) -> TrainEvent {
+        TrainEvent::Step {
+            step,
+            epoch: 1,
+            loss: 3.0,
+            stages: vec![StageTerms { classification: 1.0, boxes: 1.5, landmarks: 0.5 }; 2],
+            lr: 0.01,
+            images_per_s: 20.0,
+            eta_s: 60.0,
+        }
+    }
+
+    #[test]
+    fn curves_have_a_series_per_term_and_stage() {
+        let mut curves = RunCurves::default();
+        curves.push(&TrainEvent::Started { epochs: 2, steps_per_epoch: 10, resumed_at_step: 0 });
+        curves.push(&step(1));
+        curves.push(&step(2));
+        curves.push(&TrainEvent::Val { epoch: 1, step: 2, ap: vec![("all".into(), 0.5)], stages: Vec::new() });
+        assert_eq!(curves.losses.len(), 7, "{:?}", curves.losses.keys().collect::<Vec<_>>());
+        assert_eq!(curves.losses["s2 boxes"], vec![[1.0, 1.5], [2.0, 1.5]]);
+        assert_eq!(curves.ap["all"], vec![[1.0, 0.5]]);
+        assert_eq!(curves.fraction(), Some(0.1));
+        let stages = vec![vec![("all".into(), 0.4)], vec![("all".into(), 0.5)]];
+        curves.push(&TrainEvent::Val { epoch: 2, step: 4, ap: vec![("all".into(), 0.5)], stages });
+        assert_eq!(curves.ap["all · stage 1"], vec![[2.0, 0.4]], "with the cascade, one curve per stage");
+        assert_eq!(curves.ap["all · stage 2"], vec![[2.0, 0.5]]);
+    }
+
+    #[test]
+    fn a_growing_metrics_file_is_followed_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        let line = |e: &TrainEvent| serde_json::to_string(e).unwrap() + "\n";
+        std::fs::write(&path, line(&step(1)) + &line(&step(2))[..20]).unwrap();
+        let mut run = RunFile::new(dir.path().to_path_buf());
+        run.refresh().unwrap();
+        assert_eq!(run.curves.point_count(), 1, "the half-written line waits");
+        std::fs::write(&path, line(&step(1)) + &line(&step(2)) + &line(&step(3))).unwrap();
+        run.refresh().unwrap();
+        assert_eq!(run.curves.point_count(), 3);
+        std::fs::write(&path, line(&step(7))).unwrap();
+        run.refresh().unwrap();
+        assert_eq!(run.curves.losses["total"], vec![[7.0, 3.0]], "a rewritten file starts over");
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = RunFolder::new(dir.path());
+        std::fs::write(folder.state_path(), "{ not json").unwrap();
+        let err = folder.read_checkpoint(&OptimizerConfig::default(), &Device::flex()).err().unwrap().to_string();
+        assert!(err.contains("state.json"), "{err}");
+    }
+}
