@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use common::{IMAGES, write_wider_scale_tree};
 use egui::{Event, MouseWheelUnit, Pos2, Vec2};
 use egui_kittest::Harness;
-use facestudio::app::{Settings, Studio, Tab};
+use facestudio::app::{Settings, Studio, Tab, TrainForm};
 use facestudio::dataset::synth::{SynthConfig, generate};
+use facestudio::train::TrainConfig;
 use image::{Rgb, RgbImage};
 
 const TARGET_MS: f64 = 8.0;
@@ -139,16 +140,8 @@ fn main() {
     let runs = tempfile::tempdir().unwrap();
     let mut harness = studio(Vec::new());
     harness.state_mut().tab = Tab::Train;
-    {
-        let form = &mut harness.state_mut().train.form;
-        form.data = data.path().display().to_string();
-        form.preset = "tiny".into();
-        form.epochs = 1000;
-        form.batch = 2;
-        form.image_size = 64;
-        form.val_every = 0;
-        form.out = runs.path().join("bench").display().to_string();
-    }
+    let trial = TrainConfig { epochs: 1000, ..TrainConfig::trial(data.path(), runs.path().join("bench")) };
+    harness.state_mut().train.form = TrainForm::from_config(&trial);
     harness.state_mut().train.start();
     wait(&mut harness, "training steps", |s| s.train.live.as_ref().is_some_and(|(_, c)| c.point_count() >= 20));
     let training = time_frames(&mut harness, 200, |_, _| std::thread::sleep(Duration::from_millis(20)));

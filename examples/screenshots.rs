@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use facestudio::app::{Settings, Source, Studio, Tab};
+use facestudio::app::{Settings, Source, Studio, Tab, TrainForm};
 use facestudio::dataset::synth::{SynthConfig, generate};
+use facestudio::train::TrainConfig;
 
 fn studio(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, Studio> {
     Harness::builder().wgpu().with_size([1400.0, 860.0]).build_eframe(move |_cc| Studio::new(settings, paths))
@@ -60,17 +61,14 @@ fn main() {
     let runs = tempfile::tempdir().unwrap();
     let mut harness = studio(Settings::default(), Vec::new());
     harness.state_mut().tab = Tab::Train;
-    {
-        let form = &mut harness.state_mut().train.form;
-        form.data = data.path().display().to_string();
-        form.preset = "tiny".into();
-        form.epochs = 6;
-        form.batch = 4;
-        form.image_size = 128;
-        form.lr_schedule = "paper".into();
-        form.val_every = 1;
-        form.out = runs.path().join("tiny-synthetic").display().to_string();
-    }
+    let trial = TrainConfig {
+        epochs: 6,
+        batch: 4,
+        image_size: 128,
+        val_every: 1,
+        ..TrainConfig::trial(data.path(), runs.path().join("tiny-synthetic"))
+    };
+    harness.state_mut().train.form = TrainForm::from_config(&trial);
     let model = match std::env::var_os("FACESTUDIO_SCREENSHOT_RUNS") {
         Some(dir) => {
             // Finished runs, overlaid (their curves come from metrics.jsonl).

@@ -27,6 +27,21 @@ fn help_lists_every_subcommand() {
     }
 }
 
+/// A training server builds with `--no-default-features`: no GUI crate may be in that build.
+#[test]
+fn the_headless_build_has_no_gui_crate() {
+    let out = Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "--no-default-features", "--edges", "normal", "--prefix", "none"])
+        .args(["--format", "{p}", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
+        .output()
+        .expect("cargo runs");
+    let tree = stdout(&out);
+    assert!(out.status.success() && tree.contains("burn"), "{tree}{}", String::from_utf8_lossy(&out.stderr));
+    for gui in ["eframe", "egui", "egui_plot", "rfd", "winit"] {
+        assert!(!tree.lines().any(|l| l.split(' ').next() == Some(gui)), "{gui} is in the headless build");
+    }
+}
+
 /// Without a display the studio cannot open its window: a clear error and the help, no panic.
 #[test]
 fn the_studio_without_a_display_explains_and_fails_cleanly() {

@@ -9,9 +9,10 @@ use egui::accesskit::Role;
 use egui::{Event, Key, Modifiers, PointerButton, Pos2, Vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use facestudio::app::{Settings, Source, Studio, Tab};
+use facestudio::app::{Settings, Source, Studio, Tab, TrainForm};
 use facestudio::dataset::synth::{SynthConfig, generate};
 use facestudio::dataset::{Dataset, SplitKind};
+use facestudio::train::TrainConfig;
 
 fn studio(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, Studio> {
     Harness::builder().with_size([1400.0, 900.0]).build_eframe(move |_cc| Studio::new(settings, paths))
@@ -207,16 +208,8 @@ fn train_a_tiny_model_and_watch_points_arrive_then_pause_and_stop() {
     let mut harness = studio(Settings::default(), Vec::new());
     harness.get_by_label("Train").click();
     harness.step();
-    {
-        let form = &mut harness.state_mut().train.form;
-        form.data = dir.path().display().to_string();
-        form.preset = "tiny".into();
-        form.epochs = 50;
-        form.batch = 2;
-        form.image_size = 64;
-        form.val_every = 0;
-        form.out = runs.path().join("ui-run").display().to_string();
-    }
+    harness.state_mut().train.form =
+        TrainForm::from_config(&TrainConfig::trial(dir.path(), runs.path().join("ui-run")));
     harness.state_mut().train.runs_dir = runs.path().display().to_string();
     harness.get_by_label("Start").click();
     step_until(&mut harness, "chart points", 120, |s| s.train.live.as_ref().is_some_and(|(_, c)| c.point_count() >= 2));

@@ -13,7 +13,7 @@ use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::overlay;
 use super::viewer::ImageView;
-use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field};
+use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field_ui};
 use crate::detect::{
     CandidateLimits, Candidates, Detection, Detector, ExportFormat, FaceFilter, ImageDetections, InputSize, Outcome,
     RunOptions, run_over,
@@ -275,17 +275,17 @@ impl DetectPanel {
 
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         egui::Panel::left("detect-controls").default_size(300.0).resizable(true).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui));
+            egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui));
         });
-        egui::CentralPanel::default().show(ui, |ui| self.photo_view(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.photo_view_ui(ui));
     }
 
-    fn controls(&mut self, ui: &mut egui::Ui) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Model");
-        text_field(ui, "File", &mut self.model_path, "model.bpk, .pth or .safetensors");
+        text_field_ui(ui, "File", &mut self.model_path, "model.bpk, .pth or .safetensors");
         let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
         choice_ui(ui, combo, &mut self.preset, optional_names("none: facestudio model file", &PRESETS));
-        text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
+        text_field_ui(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
         stage_choice_ui(ui, "detect-stage", &mut self.stage);
         ui.horizontal(|ui| {
             ui.label("Max size");
@@ -318,7 +318,7 @@ impl DetectPanel {
         ui.heading("Photos");
         ui.weak("Drop photos or folders on the window, or type a path:");
         ui.horizontal(|ui| {
-            text_field(ui, "Path", &mut self.add_field, "photo or folder");
+            text_field_ui(ui, "Path", &mut self.add_field, "photo or folder");
             if ui.button("Add").clicked() && !self.add_field.trim().is_empty() {
                 let path = PathBuf::from(self.add_field.trim());
                 self.add_photos(&[path]);
@@ -347,7 +347,7 @@ impl DetectPanel {
         }
         ui.separator();
         ui.heading("Export");
-        text_field(ui, "Export folder", &mut self.export_dir, "where the files go");
+        text_field_ui(ui, "Export folder", &mut self.export_dir, "where the files go");
         ui.horizontal(|ui| {
             for (format, name) in [
                 (ExportFormat::Json, "JSON"),
@@ -403,7 +403,7 @@ impl DetectPanel {
         written
     }
 
-    fn photo_view(&mut self, ui: &mut egui::Ui) {
+    fn photo_view_ui(&mut self, ui: &mut egui::Ui) {
         let Some(index) = self.selected else {
             ui.centered_and_justified(|ui| ui.weak("Drop photos here"));
             return;
@@ -424,7 +424,7 @@ impl DetectPanel {
             return;
         }
         let detections = self.detections().map(<[Detection]>::to_vec).unwrap_or_default();
-        let Some(input) = self.view.show(ui, true) else { return };
+        let Some(input) = self.view.show_ui(ui, true) else { return };
         let painter = ui.painter_at(input.response.rect);
         let color = egui::Color32::from_rgb(60, 220, 90);
         for d in &detections {

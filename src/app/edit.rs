@@ -47,6 +47,22 @@ impl EditHistory {
         self.redo.clear();
     }
 
+    /// Changes `image`'s faces with `change` as one undoable edit (recorded only if it changed
+    /// something) and returns what `change` returned; `None` when there is no such image. Edits
+    /// spread over frames (drags) keep the faces from their start and [`EditHistory::record`].
+    pub fn apply<R>(
+        &mut self,
+        dataset: &mut Dataset,
+        image: ImageRef,
+        change: impl FnOnce(&mut Vec<Face>) -> R,
+    ) -> Option<R> {
+        let list = faces_mut(dataset, image)?;
+        let before = list.clone();
+        let result = change(list);
+        self.record(dataset, image, before);
+        Some(result)
+    }
+
     /// Undoes the last edit; returns the image it touched.
     pub fn undo(&mut self, dataset: &mut Dataset) -> Option<ImageRef> {
         let edit = self.undo.pop()?;
@@ -132,6 +148,25 @@ mod tests {
         history.undo(&mut dataset);
         assert!(history.has_unsaved_changes(), "undoing past a save is a change");
         assert!(history.redo(&mut dataset).is_some() && history.redo(&mut dataset).is_none());
+    }
+
+    #[test]
+    fn apply_is_one_undoable_edit_and_returns_what_the_change_returns() {
+        let (_dir, mut dataset) = dataset();
+        let mut history = EditHistory::new();
+        let image = ImageRef { split: SplitKind::Train, index: 0 };
+        let original = faces(&dataset, image).unwrap().to_vec();
+        let added = history.apply(&mut dataset, image, |list| {
+            list.push(Face::new(BBox::new(1.0, 1.0, 9.0, 9.0).unwrap()));
+            list.len() - 1
+        });
+        assert_eq!(added, Some(original.len()));
+        assert!(history.can_undo());
+        history.undo(&mut dataset);
+        assert_eq!(faces(&dataset, image).unwrap(), original.as_slice());
+        assert_eq!(history.apply(&mut dataset, image, |_| ()), Some(()));
+        assert!(!history.can_undo(), "a change that changed nothing is not an edit");
+        assert_eq!(history.apply(&mut dataset, ImageRef { split: SplitKind::Train, index: 999 }, |_| ()), None);
     }
 
     #[test]

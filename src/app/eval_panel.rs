@@ -13,7 +13,7 @@ use image::RgbImage;
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::viewer::ImageView;
-use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field};
+use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field_ui};
 use crate::dataset::SplitKind;
 use crate::detect::{Detector, EvalImage, detect_images};
 use crate::eval::{
@@ -239,9 +239,9 @@ impl EvalPanel {
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         egui::Panel::left("eval-form").default_size(300.0).resizable(true).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                self.form(ui);
+                self.form_ui(ui);
                 ui.separator();
-                self.browser_list(ui);
+                self.browser_list_ui(ui);
             });
         });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -287,20 +287,20 @@ impl EvalPanel {
                         plot.line(Line::new(format!("{} (AP {:.3})", s.name, s.ap), points));
                     }
                 });
-            self.image_view(ui);
+            self.image_view_ui(ui);
         });
     }
 
-    fn form(&mut self, ui: &mut egui::Ui) {
+    fn form_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Ground truth");
-        text_field(ui, "Folder", &mut self.gt_dir, "dataset folder or official .mat folder");
+        text_field_ui(ui, "Folder", &mut self.gt_dir, "dataset folder or official .mat folder");
         ui.horizontal(|ui| {
             ui.label("Split");
             for kind in [SplitKind::Val, SplitKind::Train] {
                 ui.selectable_value(&mut self.split, kind, kind.name());
             }
         });
-        text_field(ui, "Images", &mut self.images_dir, "only for the official .mat folder");
+        text_field_ui(ui, "Images", &mut self.images_dir, "only for the official .mat folder");
         ui.heading("Predictions");
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.source, Source::Model, "Run a model");
@@ -308,14 +308,14 @@ impl EvalPanel {
         });
         match self.source {
             Source::Model => {
-                text_field(ui, "Model", &mut self.model_path, "model.bpk, .pth or .safetensors");
+                text_field_ui(ui, "Model", &mut self.model_path, "model.bpk, .pth or .safetensors");
                 let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
                 choice_ui(ui, combo, &mut self.preset, optional_names("none: facestudio model file", &PRESETS));
-                text_field(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
+                text_field_ui(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
                 stage_choice_ui(ui, "eval-stage", &mut self.stage);
             }
             Source::Predictions => {
-                text_field(ui, "Folder", &mut self.pred_dir, "<folder>/<event>/<image>.txt");
+                text_field_ui(ui, "Folder", &mut self.pred_dir, "<folder>/<event>/<image>.txt");
             }
         }
         ui.horizontal(|ui| {
@@ -328,7 +328,7 @@ impl EvalPanel {
         });
     }
 
-    fn browser_list(&mut self, ui: &mut egui::Ui) {
+    fn browser_list_ui(&mut self, ui: &mut egui::Ui) {
         let Some(outcome) = &self.outcome else { return };
         ui.heading("Errors");
         egui::ComboBox::from_label("Setting").selected_text(&self.setting).show_ui(ui, |ui| {
@@ -370,7 +370,7 @@ impl EvalPanel {
         }
     }
 
-    fn image_view(&mut self, ui: &mut egui::Ui) {
+    fn image_view_ui(&mut self, ui: &mut egui::Ui) {
         let Some(row) = self.selected.and_then(|s| self.rows.get(s)) else {
             ui.weak("Pick an image in the error list to see its true positives (green), false positives (red) and missed faces (orange)");
             return;
@@ -386,7 +386,7 @@ impl EvalPanel {
         let Some(outcome) = &self.outcome else { return };
         let boxes = &outcome.gt.images()[row.index].boxes;
         let matches = &row.matches;
-        let Some(input) = self.view.show(ui, true) else { return };
+        let Some(input) = self.view.show_ui(ui, true) else { return };
         let t = input.transform;
         let painter = ui.painter_at(input.response.rect);
         let stroke = |c: Color32| egui::Stroke::new(1.5, c);

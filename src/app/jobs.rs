@@ -130,7 +130,7 @@ impl Jobs {
     }
 
     /// One line per running job: label, progress bar, cancel button.
-    pub fn status_bar(&self, ui: &mut egui::Ui) {
+    pub fn status_bar_ui(&self, ui: &mut egui::Ui) {
         let entries = self.running_entries();
         if entries.is_empty() {
             ui.weak("No background jobs");

@@ -229,19 +229,19 @@ impl Studio {
     }
 
     /// Draws the whole window.
-    pub fn draw(&mut self, ui: &mut egui::Ui) {
+    pub fn draw_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         if ctx.input(|i| i.viewport().close_requested()) && self.dataset.has_unsaved_changes() && !self.allow_close {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.pending = Some(Pending::Quit);
         }
-        egui::Panel::top("menu").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::top("menu").show(ui, |ui| self.top_bar_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| {
-            self.notices.show(ui);
+            self.notices.toasts_ui(ui);
             // A fixed height: jobs coming and going must not move the panels above.
             ui.horizontal(|ui| {
                 ui.set_height(22.0);
-                self.jobs.status_bar(ui);
+                self.jobs.status_bar_ui(ui);
             });
         });
         egui::CentralPanel::default().show(ui, |ui| match self.tab {
@@ -253,7 +253,7 @@ impl Studio {
         self.confirm(&ctx);
     }
 
-    fn top_bar(&mut self, ui: &mut egui::Ui) {
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Open dataset…").clicked() {
@@ -353,7 +353,7 @@ impl eframe::App for Studio {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.draw(ui);
+        self.draw_ui(ui);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
@@ -363,15 +363,22 @@ impl eframe::App for Studio {
 
 /// Opens the studio window (blocks until it is closed). `paths` are opened as with
 /// `facestudio open`.
+/// The window icon (`assets/icon.png`, embedded in the binary).
+fn window_icon() -> Option<egui::IconData> {
+    let image = image::load_from_memory(include_bytes!("../../assets/icon.png")).ok()?.into_rgba8();
+    let (width, height) = image.dimensions();
+    Some(egui::IconData { rgba: image.into_raw(), width, height })
+}
+
 pub fn run(paths: Vec<PathBuf>) -> eframe::Result<()> {
-    let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title("facestudio")
-            .with_inner_size([1400.0, 900.0])
-            .with_drag_and_drop(true),
-        persist_window: true,
-        ..Default::default()
-    };
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("facestudio")
+        .with_inner_size([1400.0, 900.0])
+        .with_drag_and_drop(true);
+    if let Some(icon) = window_icon() {
+        viewport = viewport.with_icon(icon);
+    }
+    let options = eframe::NativeOptions { viewport, persist_window: true, ..Default::default() };
     eframe::run_native(
         "facestudio",
         options,
@@ -382,6 +389,13 @@ pub fn run(paths: Vec<PathBuf>) -> eframe::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_window_icon_decodes() {
+        let icon = window_icon().expect("assets/icon.png decodes");
+        assert_eq!((icon.width, icon.height), (64, 64));
+        assert_eq!(icon.rgba.len(), 64 * 64 * 4);
+    }
 
     /// What the studio saves on exit is what it starts from next time.
     #[test]

@@ -47,7 +47,7 @@ impl Notices {
     }
 
     /// The notices with a dismiss button each; nothing when there are none.
-    pub fn show(&self, ui: &mut egui::Ui) {
+    pub fn toasts_ui(&self, ui: &mut egui::Ui) {
         let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
         let mut dismissed = None;
         for (i, notice) in list.iter().enumerate() {

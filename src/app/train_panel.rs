@@ -439,7 +439,7 @@ impl TrainPanel {
         let height = (ui.available_height() / 2.0 - 30.0).max(120.0);
         ui.columns(2, |columns| {
             columns[0].label("Loss terms per stage (by step)");
-            chart(&mut columns[0], "loss", height, |plot| {
+            chart_ui(&mut columns[0], "loss", height, |plot| {
                 for (run, curves) in &shown {
                     for (series, points) in &curves.losses {
                         plot.line(Line::new(name(run, series), thin(points)));
@@ -447,7 +447,7 @@ impl TrainPanel {
                 }
             });
             columns[1].label("Validation AP (by epoch)");
-            chart(&mut columns[1], "ap", height, |plot| {
+            chart_ui(&mut columns[1], "ap", height, |plot| {
                 plot.set_plot_bounds_y(0.0..=1.0);
                 for (run, curves) in &shown {
                     for (series, points) in &curves.ap {
@@ -456,13 +456,13 @@ impl TrainPanel {
                 }
             });
             columns[0].label("Learning rate (by step)");
-            chart(&mut columns[0], "lr", height, |plot| {
+            chart_ui(&mut columns[0], "lr", height, |plot| {
                 for (run, curves) in &shown {
                     plot.line(Line::new(name(run, "lr"), thin(&curves.lr)));
                 }
             });
             columns[1].label("Images/s (by step)");
-            chart(&mut columns[1], "speed", height, |plot| {
+            chart_ui(&mut columns[1], "speed", height, |plot| {
                 for (run, curves) in &shown {
                     plot.line(Line::new(name(run, "images/s"), thin(&curves.images_per_s)));
                 }
@@ -471,7 +471,7 @@ impl TrainPanel {
     }
 }
 
-fn chart(ui: &mut egui::Ui, id: &str, height: f32, build: impl FnOnce(&mut egui_plot::PlotUi<'_>)) {
+fn chart_ui(ui: &mut egui::Ui, id: &str, height: f32, build: impl FnOnce(&mut egui_plot::PlotUi<'_>)) {
     Plot::new(id).height(height).legend(Legend::default()).show(ui, build);
 }
 

@@ -86,7 +86,7 @@ impl ImageView {
 
     /// Draws the image in the remaining space. The wheel zooms around the pointer; dragging with
     /// the secondary or middle button pans, and so does a primary drag when `primary_pans`.
-    pub fn show(&mut self, ui: &mut egui::Ui, primary_pans: bool) -> Option<ViewInput> {
+    pub fn show_ui(&mut self, ui: &mut egui::Ui, primary_pans: bool) -> Option<ViewInput> {
         let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, Color32::from_gray(24));

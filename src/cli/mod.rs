@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+#[cfg(feature = "studio")]
 fn studio(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     match facestudio::app::run(paths) {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -70,4 +71,15 @@ fn studio(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// A build without the `studio` feature (a training server's) has no window to open.
+#[cfg(not(feature = "studio"))]
+fn studio(_paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "error: the studio is not in this build (built without the `studio` feature, e.g. with \
+         `--no-default-features`); every feature is also on the command line:\n"
+    );
+    Cli::command().print_help()?;
+    Ok(ExitCode::FAILURE)
 }

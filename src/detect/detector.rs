@@ -8,28 +8,14 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use image::RgbImage;
 
+use super::error::{DetectError, DeviceReadError, StageError};
 use super::image::{InputSize, NetworkInput, preprocess};
-use super::pipeline::DetectError;
 use super::postprocess::{CandidateLimits, Candidates, RawOutputs};
 use crate::geometry::Anchor;
 use crate::model::{DeviceChoice, RetinaFace, RetinaFaceConfig, RetinaFaceOutput, load_weights};
 
 /// Anchors per input size (width, height).
 type AnchorCache = HashMap<(u32, u32), Arc<Vec<Anchor>>>;
-
-/// The network could not run on a batch or hand its outputs back (mixed input sizes, a lost GPU,
-/// an out-of-memory error).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot run the network: {0}")]
-pub struct DeviceReadError(pub String);
-
-/// A head stage asked for that the model does not have.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("stage {asked} does not exist: this model has {stages} head stage(s) (1 = first, 2 = the cascade)")]
-pub struct StageError {
-    pub asked: usize,
-    pub stages: usize,
-}
 
 /// Which head stage scores the faces: 1-based, at most the model's stage count, so a detector can
 /// never read a stage that is not there.

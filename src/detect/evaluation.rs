@@ -6,7 +6,8 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use super::detector::{Detector, ScoringStage};
-use super::pipeline::{DetectError, Outcome, RunOptions, run_over};
+use super::error::DetectError;
+use super::pipeline::{Outcome, RunOptions, run_over};
 use super::postprocess::{Detection, FaceFilter};
 use crate::dataset::Split;
 use crate::eval::{GroundTruth, PredictedBox, Predictions};

@@ -3,19 +3,21 @@
 
 mod detector;
 mod draw;
+mod error;
 mod evaluation;
 mod export;
 mod image;
 mod pipeline;
 mod postprocess;
 
-pub use detector::{Detector, DeviceReadError, HostOutputs, ScoringStage, StageError};
+pub use detector::{Detector, HostOutputs, ScoringStage};
 pub use draw::{LANDMARK_COLORS, annotate};
+pub use error::{DetectError, DeviceReadError, StageError};
 pub use evaluation::{EvalImage, detect_images, detect_images_per_stage, to_predicted_boxes};
 pub use export::{ExportFormat, ImageDetections};
 pub use image::{
     IMAGE_EXTENSIONS, ImageError, InputSize, NetworkInput, collect_images, has_image_extension, load_image, normalize,
     preprocess,
 };
-pub use pipeline::{DetectError, Detected, Outcome, RunOptions, run_over};
+pub use pipeline::{Detected, Outcome, RunOptions, run_over};
 pub use postprocess::{CandidateLimits, Candidates, Detection, FaceFilter, ImageFromInput, RawOutputs};

@@ -9,33 +9,10 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-use super::detector::{Detector, DeviceReadError, ScoringStage, StageError};
+use super::detector::{Detector, ScoringStage};
+use super::error::DetectError;
 use super::image::{ImageError, InputSize, load_image, preprocess};
 use super::postprocess::{CandidateLimits, Candidates};
-use crate::eval::PredictionError;
-use crate::model::{DeviceError, ModelFileError};
-
-/// Why detection could not go on (an unreadable image is not one: it is an [`Outcome::Skipped`]).
-#[derive(Debug, thiserror::Error)]
-pub enum DetectError {
-    #[error(transparent)]
-    Device(#[from] DeviceError),
-    #[error("{}: {source}", path.display())]
-    Weights {
-        path: PathBuf,
-        #[source]
-        source: ModelFileError,
-    },
-    #[error(transparent)]
-    Stage(#[from] StageError),
-    #[error(transparent)]
-    Network(#[from] DeviceReadError),
-    #[error(transparent)]
-    Predictions(#[from] PredictionError),
-    /// The caller's callback asked to stop.
-    #[error("cancelled")]
-    Cancelled,
-}
 
 /// How the network runs over the images.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,36 +1,14 @@
 //! The dataset-level evaluation: score normalisation, the threshold sweep and the sums over
 //! images of the official `wider_eval.m` (`norm_score`, `image_pr_info`, `dataset_pr_info`).
 
-use std::num::NonZeroU32;
 use std::ops::Range;
-
-use serde::{Deserialize, Serialize};
 
 use super::curves::{Counts, pr_curve, voc_ap};
 use super::ground_truth::GroundTruth;
+use super::options::EvalOptions;
 use super::predictions::{PredictedBox, Predictions};
 use super::protocol::{BestMatch, Corners, Outcome, best_matches, walk};
 use super::report::{EvalReport, EvalWarning, ImageKey, ScoreNormalisation, SettingResult};
-
-/// Parameters of the protocol; [`Default`] gives the official ones.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EvalOptions {
-    /// A prediction matches its best face when their overlap is `>=` this (official: 0.5).
-    pub iou_threshold: f64,
-    /// Number of score thresholds `1 - t/thresholds`, `t = 1..=thresholds` (official: 1000).
-    pub thresholds: NonZeroU32,
-}
-
-impl EvalOptions {
-    /// The official settings of `wider_eval.m`: IoU 0.5, 1000 thresholds.
-    pub const OFFICIAL: Self = Self { iou_threshold: 0.5, thresholds: NonZeroU32::new(1000).unwrap() };
-}
-
-impl Default for EvalOptions {
-    fn default() -> Self {
-        Self::OFFICIAL
-    }
-}
 
 /// Evaluates `predictions` against every setting of `gt`.
 pub fn evaluate(gt: &GroundTruth, predictions: &Predictions, options: &EvalOptions) -> EvalReport {
@@ -244,6 +222,7 @@ mod tests {
     }
 
     fn options(thresholds: u32) -> EvalOptions {
+        use std::num::NonZeroU32;
         EvalOptions { thresholds: NonZeroU32::new(thresholds).unwrap_or(NonZeroU32::MIN), ..EvalOptions::OFFICIAL }
     }
 

@@ -1,12 +1,10 @@
 //! Ground truth: the images, their face boxes and, per setting, which faces count.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::GroundTruthError;
-use super::official;
 
 /// A box as WIDER FACE writes it: top-left corner, width and height, in pixels.
 ///
@@ -164,12 +162,6 @@ impl GroundTruth {
             built.push(Setting { name: spec.name, keep, kept_faces });
         }
         Ok(Self { images, settings: built, index })
-    }
-
-    /// Loads the official validation ground truth from a folder holding `wider_face_val.mat` and
-    /// `wider_{easy,medium,hard}_val.mat`, giving the settings "easy", "medium" and "hard".
-    pub fn from_official_dir(dir: impl AsRef<Path>) -> Result<Self, GroundTruthError> {
-        official::load(dir.as_ref())
     }
 
     pub fn images(&self) -> &[GtImage] {

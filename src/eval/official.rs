@@ -23,7 +23,15 @@ const FACE_FILE: &str = "wider_face_val.mat";
 const SETTING_FILES: [(&str, &str); 3] =
     [("easy", "wider_easy_val.mat"), ("medium", "wider_medium_val.mat"), ("hard", "wider_hard_val.mat")];
 
-pub(super) fn load(dir: &Path) -> Result<GroundTruth, GroundTruthError> {
+impl GroundTruth {
+    /// Loads the official validation ground truth from a folder holding `wider_face_val.mat` and
+    /// `wider_{easy,medium,hard}_val.mat`, giving the settings "easy", "medium" and "hard".
+    pub fn from_official_dir(dir: impl AsRef<Path>) -> Result<Self, GroundTruthError> {
+        load(dir.as_ref())
+    }
+}
+
+fn load(dir: &Path) -> Result<GroundTruth, GroundTruthError> {
     let face_path = dir.join(FACE_FILE);
     let setting_paths: Vec<PathBuf> = SETTING_FILES.iter().map(|(_, f)| dir.join(f)).collect();
     // matrw needs ~0.1 s per file: parse the four files concurrently.

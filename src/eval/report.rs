@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::curves::PrPoint;
-use super::evaluator::EvalOptions;
+use super::options::EvalOptions;
 
 /// An image named as in the submission layout: event folder and image name without extension.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -67,14 +67,22 @@ pub fn encode_box(gt: &BBox, a: &Anchor, v: Variance) -> Result<[f32; 4], Geomet
     ])
 }
 
-/// Box `[x1, y1, x2, y2]` from regression `t` against anchor `a`, exactly as Pytorch_Retinaface
-/// `decode` (raw: no validation or clipping, so extreme `t` may give huge or non-finite values;
-/// turn the result into a [`BBox`] with [`BBox::new`] where a valid box is needed).
+/// The largest `|t_w · variance.size|` decoding uses: a box at most e¹⁰ ≈ 22 000 times its
+/// anchor. An untrained head's size outputs can be large enough to overflow `exp`; training
+/// (`decode_to_anchors`, the cascade's anchors) and detection clamp alike, so a cascade model's
+/// second stage regresses from the same boxes in both.
+pub const MAX_LOG_SCALE: f32 = 10.0;
+
+/// Box `[x1, y1, x2, y2]` from regression `t` against anchor `a`, as Pytorch_Retinaface `decode`
+/// with the size exponent clamped to [`MAX_LOG_SCALE`] (identical for any trained network's
+/// outputs). No validation or clipping otherwise: turn the result into a [`BBox`] with
+/// [`BBox::new`] where a valid box is needed.
 pub fn decode_box(t: [f32; 4], a: &Anchor, v: Variance) -> [f32; 4] {
     let cx = a.cx + t[0] * v.center * a.w;
     let cy = a.cy + t[1] * v.center * a.h;
-    let w = a.w * (t[2] * v.size).exp();
-    let h = a.h * (t[3] * v.size).exp();
+    let scale = |t: f32| (t * v.size).clamp(-MAX_LOG_SCALE, MAX_LOG_SCALE).exp();
+    let w = a.w * scale(t[2]);
+    let h = a.h * scale(t[3]);
     let x1 = cx - w / 2.0;
     let y1 = cy - h / 2.0;
     [x1, y1, w + x1, h + y1]

@@ -23,7 +23,7 @@ mod reference_tests;
 
 pub use anchors::{Anchor, AnchorLevel, AnchorSpec, FeatureMapSize};
 pub use bbox::BBox;
-pub use codec::{Variance, decode_box, decode_landmarks, encode_box, encode_landmarks};
+pub use codec::{MAX_LOG_SCALE, Variance, decode_box, decode_landmarks, encode_box, encode_landmarks};
 pub use error::GeometryError;
 pub use iou::iou_matrix;
 pub use landmarks::Landmarks;

@@ -115,6 +115,24 @@ pub(crate) struct Resolved {
 pub const MIN_IMAGE_SIZE: u32 = 32;
 
 impl TrainConfig {
+    /// A trial run of the `tiny` network: 64², batch 2, 50 epochs of the paper's schedule, no
+    /// validation, seed 1. A second or so per step on a CPU: for a first look at the trainer, and
+    /// the one set-up of the tests, the frame benchmark and the screenshots.
+    pub fn trial(data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> TrainConfig {
+        TrainConfig {
+            data: data.into(),
+            preset: "tiny".into(),
+            out: out.into(),
+            epochs: 50,
+            batch: 2,
+            image_size: 64,
+            lr_schedule: "paper".into(),
+            val_every: 0,
+            seed: 1,
+            ..TrainConfig::default()
+        }
+    }
+
     /// Checks every name (preset, schedule, loss setup, devices) and range, so a bad config is
     /// an error before any thread starts or any file is written.
     pub fn validate(&self) -> Result<(), TrainError> {

@@ -10,7 +10,7 @@ use super::assign::{Assignment, FaceTargets, MatchThresholds, assign};
 use super::loss::{LossConfig, StageLoss, multibox_loss};
 use crate::dataset::augment::Sample;
 use crate::detect::normalize;
-use crate::geometry::{AnchorSpec, Variance};
+use crate::geometry::{AnchorSpec, MAX_LOG_SCALE, Variance};
 use crate::model::{InputNormalization, RetinaFace, RetinaFaceOutput};
 
 /// Images and faces of one step, on the training device. All images share one square size.
@@ -111,12 +111,12 @@ pub fn anchor_tensor(spec: &AnchorSpec, width: u32, height: u32, device: &Device
 }
 
 /// Decodes `[P, 4]` regressions against `[P, 4]` anchors into `cx cy w h` boxes (the anchors of
-/// the next cascade stage). The size exponent is clamped so an untrained head cannot overflow.
+/// the next cascade stage): `geometry::decode_box` on tensors, its size clamp included.
 pub fn decode_to_anchors(t: Tensor<2>, anchors: &Tensor<2>, v: Variance) -> Tensor<2> {
     let a_xy = anchors.clone().narrow(1, 0, 2);
     let a_wh = anchors.clone().narrow(1, 2, 2);
     let xy = a_xy + t.clone().narrow(1, 0, 2) * v.center * a_wh.clone();
-    let wh = a_wh * (t.narrow(1, 2, 2) * v.size).clamp(-10.0, 10.0).exp();
+    let wh = a_wh * (t.narrow(1, 2, 2) * v.size).clamp(-MAX_LOG_SCALE, MAX_LOG_SCALE).exp();
     Tensor::cat(vec![xy, wh], 1)
 }
 
@@ -183,9 +183,65 @@ mod tests {
     use crate::dataset::synth::{SynthConfig, generate};
     use crate::dataset::{Dataset, SplitKind};
     use crate::detect::load_image;
+    use crate::geometry::{Anchor, BBox, Landmarks, decode_box, encode_box};
     use crate::model::RetinaFaceConfig;
-    use crate::train::sgd;
+    use crate::train::{encode_boxes, encode_landmarks, sgd};
     use burn::optim::GradientsParams;
+
+    fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
+        let [_, k] = t.dims();
+        t.try_into_vec_as::<f32>().unwrap().chunks(k).map(<[f32]>::to_vec).collect()
+    }
+
+    fn tensor(rows: &[Vec<f32>]) -> Tensor<2> {
+        let k = rows[0].len();
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        Tensor::from_data(TensorData::new(flat, [rows.len(), k]), &Device::flex())
+    }
+
+    /// Equal to float precision at the scale of the row (a huge box's corners round its centre).
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        let scale = a.iter().chain(b).fold(1.0f32, |m, x| m.max(x.abs()));
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-5 * scale, "{what}: {a:?} vs {b:?}");
+        }
+    }
+
+    /// Training encodes targets and decodes the cascade's anchors on tensors; detection decodes
+    /// on the CPU. The two codecs must be one: the same numbers, the size clamp included.
+    #[test]
+    fn the_tensor_codec_and_the_cpu_codec_agree_including_the_size_clamp() {
+        let v = Variance::PYTORCH_RETINAFACE;
+        let anchors = [
+            Anchor { cx: 100.0, cy: 50.0, w: 32.0, h: 16.0 },
+            Anchor { cx: 8.0, cy: 300.0, w: 8.0, h: 8.0 },
+            Anchor { cx: 640.0, cy: 0.0, w: 256.0, h: 512.0 },
+        ];
+        let anchor_rows: Vec<Vec<f32>> = anchors.iter().map(|a| vec![a.cx, a.cy, a.w, a.h]).collect();
+        // Ordinary outputs, then sizes far beyond the clamp (an untrained head).
+        let regressions = [vec![0.3, -1.2, 0.5, -0.7], vec![2.0, 0.0, 60.0, -80.0], vec![-0.5, 4.0, -55.0, 49.0]];
+        let decoded = rows(decode_to_anchors(tensor(&regressions), &tensor(&anchor_rows), v));
+        for ((t, a), tensor_anchor) in regressions.iter().zip(&anchors).zip(&decoded) {
+            let cpu = Anchor::from_corners(decode_box([t[0], t[1], t[2], t[3]], a, v));
+            close(tensor_anchor, &[cpu.cx, cpu.cy, cpu.w, cpu.h], "decode");
+            let widest = a.w * MAX_LOG_SCALE.exp();
+            assert!(tensor_anchor[2] <= widest * 1.0001, "clamped: {tensor_anchor:?}");
+        }
+        let boxes = [[90.0, 40.0, 130.0, 61.0], [1.0, 290.0, 20.0, 330.0], [500.0, -100.0, 700.0, 200.0]];
+        let box_rows: Vec<Vec<f32>> = boxes.iter().map(|b| b.to_vec()).collect();
+        let encoded = rows(encode_boxes(tensor(&box_rows), &tensor(&anchor_rows), v));
+        for ((b, a), tensor_target) in boxes.iter().zip(&anchors).zip(&encoded) {
+            let cpu = encode_box(&BBox::new(b[0], b[1], b[2], b[3]).unwrap(), a, v).unwrap();
+            close(tensor_target, &cpu, "encode box");
+        }
+        let points: Vec<Vec<f32>> = (0..3).map(|i| (0..10).map(|k| (i * 37 + k * 11) as f32).collect()).collect();
+        let encoded = rows(encode_landmarks(tensor(&points), &tensor(&anchor_rows), v));
+        for ((p, a), tensor_target) in points.iter().zip(&anchors).zip(&encoded) {
+            let flat: [f32; 10] = p.as_slice().try_into().unwrap();
+            let cpu = crate::geometry::encode_landmarks(&Landmarks::from_flat(flat), a, v).unwrap();
+            close(tensor_target, &cpu, "encode landmarks");
+        }
+    }
 
     fn synthetic_samples(count: usize, size: u32) -> Vec<Sample> {
         let dir = tempfile::tempdir().unwrap();

@@ -327,18 +327,7 @@ mod tests {
     use crate::train::read_metrics;
 
     fn config(data: &Path, out: &Path) -> TrainConfig {
-        TrainConfig {
-            data: data.to_path_buf(),
-            preset: "tiny".into(),
-            out: out.to_path_buf(),
-            epochs: 50,
-            batch: 2,
-            image_size: 96,
-            lr_schedule: "paper".into(),
-            val_every: 0,
-            seed: 1,
-            ..TrainConfig::default()
-        }
+        TrainConfig { image_size: 96, ..TrainConfig::trial(data, out) }
     }
 
     fn next_matching(handle: &TrainerHandle, wanted: impl Fn(&TrainEvent) -> bool) -> TrainEvent {

@@ -1,0 +1,443 @@
+//! The Dataset panel: splits, events, filters and the image list on the left; the image with its
+//! faces in the middle, where boxes and landmarks are edited; the face inspector on the right.
+
+mod canvas;
+mod filters;
+mod inspector;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use egui::{Key, Modifiers};
+use image::RgbImage;
+
+use canvas::Drag;
+pub use canvas::Tool;
+pub use filters::{Filters, Tri};
+
+use super::edit::{EditHistory, ImageRef, faces};
+use super::jobs::{Jobs, Task};
+use super::notices::Notices;
+use super::overlay::ColorBy;
+use super::thumbnails::Thumbnails;
+use super::viewer::ImageView;
+use super::widgets::{choice_ui, text_field_ui};
+use crate::dataset::{Dataset, LoadReport, SplitKind};
+
+type LoadResult = Result<(Dataset, LoadReport), String>;
+
+/// What the panel asks of the shell after a frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DatasetRequest {
+    /// Opening `PathBuf` would drop unsaved edits: ask the user first.
+    ConfirmOpen(PathBuf),
+}
+
+pub struct DatasetPanel {
+    jobs: Jobs,
+    notices: Notices,
+    pub dataset: Option<Dataset>,
+    loading: Option<(PathBuf, Task<LoadResult>)>,
+    /// A folder that finished loading this frame (for the recent list).
+    pub opened: Option<PathBuf>,
+    pub path_field: String,
+    pub split: SplitKind,
+    pub event: Option<String>,
+    pub filters: Filters,
+    applied: Option<(SplitKind, Option<String>, Filters, u64)>,
+    /// Bumped by every change of the faces, so the list is re-filtered.
+    generation: u64,
+    pub visible: Vec<usize>,
+    events: Vec<(String, usize)>,
+    pub selected: Option<usize>,
+    pub selected_face: Option<usize>,
+    pub view: ImageView,
+    image_task: Option<(ImageRef, Task<Result<RgbImage, String>>)>,
+    shown_image: Option<ImageRef>,
+    thumbnails: Thumbnails,
+    pub history: EditHistory,
+    pub tool: Tool,
+    drag: Option<Drag>,
+    pub color_by: ColorBy,
+    /// Faces drawn over the image in the last frame.
+    pub drawn_faces: usize,
+    pub request: Option<DatasetRequest>,
+}
+
+impl DatasetPanel {
+    pub fn new(jobs: Jobs, notices: Notices) -> DatasetPanel {
+        DatasetPanel {
+            jobs,
+            notices,
+            dataset: None,
+            loading: None,
+            opened: None,
+            path_field: String::new(),
+            split: SplitKind::Train,
+            event: None,
+            filters: Filters::default(),
+            applied: None,
+            generation: 0,
+            visible: Vec::new(),
+            events: Vec::new(),
+            selected: None,
+            selected_face: None,
+            view: ImageView::default(),
+            image_task: None,
+            shown_image: None,
+            thumbnails: Thumbnails::new(2, 600),
+            history: EditHistory::new(),
+            tool: Tool::Select,
+            drag: None,
+            color_by: ColorBy::default(),
+            drawn_faces: 0,
+            request: None,
+        }
+    }
+
+    pub fn has_unsaved_changes(&self) -> bool {
+        self.dataset.is_some() && self.history.has_unsaved_changes()
+    }
+
+    /// Opens a dataset folder in the background; with unsaved edits, asks the shell to confirm.
+    pub fn open(&mut self, ctx: &egui::Context, path: &Path) {
+        if self.has_unsaved_changes() {
+            self.request = Some(DatasetRequest::ConfirmOpen(path.to_path_buf()));
+            return;
+        }
+        self.open_discarding(ctx, path);
+    }
+
+    /// Opens `path`, dropping any unsaved edits (after the user said so).
+    pub fn open_discarding(&mut self, ctx: &egui::Context, path: &Path) {
+        let target = path.to_path_buf();
+        self.path_field = path.display().to_string();
+        let task = self.jobs.spawn(format!("Opening {}", path.display()), ctx, move |_| {
+            Dataset::open(&target).map_err(|e| e.to_string())
+        });
+        self.loading = Some((path.to_path_buf(), task));
+    }
+
+    /// Writes the edited annotation files (atomically, keeping `.bak` copies).
+    pub fn save(&mut self) -> bool {
+        let Some(dataset) = &self.dataset else { return false };
+        match dataset.save() {
+            Ok(written) => {
+                self.history.mark_saved();
+                self.notices.info(format!("Saved {} annotation file(s)", written.len()));
+                true
+            }
+            Err(err) => {
+                self.notices.error(format!("Save failed: {err}"));
+                false
+            }
+        }
+    }
+
+    pub fn undo(&mut self) {
+        if let Some(dataset) = &mut self.dataset
+            && let Some(image) = self.history.undo(dataset)
+        {
+            self.after_history_step(image);
+        }
+    }
+
+    pub fn redo(&mut self) {
+        if let Some(dataset) = &mut self.dataset
+            && let Some(image) = self.history.redo(dataset)
+        {
+            self.after_history_step(image);
+        }
+    }
+
+    fn after_history_step(&mut self, image: ImageRef) {
+        self.generation += 1;
+        self.split = image.split;
+        self.select_image(Some(image.index));
+    }
+
+    fn select_image(&mut self, index: Option<usize>) {
+        if self.selected != index {
+            self.selected_face = None;
+            self.drag = None;
+        }
+        self.selected = index;
+    }
+
+    fn current(&self) -> Option<ImageRef> {
+        self.selected.map(|index| ImageRef { split: self.split, index })
+    }
+
+    /// Background work that finished: a loaded dataset, a decoded image.
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        self.thumbnails.update(ctx);
+        if let Some((path, task)) = &self.loading
+            && let Some(result) = task.poll()
+        {
+            let path = path.clone();
+            self.loading = None;
+            match result {
+                Ok((dataset, report)) => {
+                    for warning in report.warnings.iter().take(5) {
+                        self.notices.info(format!("{}: {warning}", dataset.root.display()));
+                    }
+                    if report.warnings.len() > 5 {
+                        self.notices.info(format!("… and {} more warnings", report.warnings.len() - 5));
+                    }
+                    self.split = dataset
+                        .splits
+                        .iter()
+                        .find(|s| s.is_annotated())
+                        .or(dataset.splits.first())
+                        .map_or(SplitKind::Train, |s| s.kind);
+                    self.dataset = Some(dataset);
+                    self.history = EditHistory::new();
+                    self.event = None;
+                    self.applied = None;
+                    self.shown_image = None;
+                    self.view.clear();
+                    self.select_image(None);
+                    self.opened = Some(path);
+                }
+                Err(err) => self.notices.error(format!("Cannot open {}: {err}", path.display())),
+            }
+        }
+        if let Some((image, task)) = &self.image_task
+            && let Some(result) = task.poll()
+        {
+            let image = *image;
+            self.image_task = None;
+            match result {
+                Ok(picture) => {
+                    self.view.set_image(ctx, "dataset-image", &picture);
+                    self.shown_image = Some(image);
+                }
+                Err(err) => {
+                    self.notices.error(err);
+                    self.view.clear();
+                    self.shown_image = Some(image);
+                }
+            }
+        }
+        self.refilter();
+        self.request_image(ctx);
+    }
+
+    fn refilter(&mut self) {
+        let key = (self.split, self.event.clone(), self.filters.clone(), self.generation);
+        if self.applied.as_ref() == Some(&key) {
+            return;
+        }
+        let Some(split) = self.dataset.as_ref().and_then(|d| d.split(self.split)) else {
+            self.visible.clear();
+            self.events.clear();
+            return;
+        };
+        let mut events: BTreeMap<String, usize> = BTreeMap::new();
+        for image in &split.images {
+            *events.entry(image.event().to_string()).or_default() += 1;
+        }
+        self.events = events.into_iter().collect();
+        self.visible = self.filters.apply(split, self.event.as_deref());
+        self.applied = Some(key);
+    }
+
+    fn request_image(&mut self, ctx: &egui::Context) {
+        let Some(current) = self.current() else { return };
+        if self.shown_image == Some(current) || self.image_task.as_ref().is_some_and(|(i, _)| *i == current) {
+            return;
+        }
+        let Some(path) = self.image_path(current) else { return };
+        let task =
+            self.jobs.spawn("Loading image", ctx, move |_| crate::detect::load_image(&path).map_err(|e| e.to_string()));
+        self.image_task = Some((current, task));
+    }
+
+    fn image_path(&self, image: ImageRef) -> Option<PathBuf> {
+        let split = self.dataset.as_ref()?.split(image.split)?;
+        split.images.get(image.index).map(|entry| split.image_path(entry))
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        self.shortcuts_ui(ui);
+        egui::Panel::left("dataset-browser").default_size(300.0).resizable(true).show(ui, |ui| {
+            self.browser_ui(ui);
+        });
+        egui::Panel::right("face-inspector").exact_size(270.0).show(ui, |ui| {
+            // Scrolls instead of growing: a taller inspector must never push the image around.
+            egui::ScrollArea::vertical().id_salt("inspector").show(ui, |ui| self.inspector_ui(ui));
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.toolbar_ui(ui);
+            self.image_area_ui(ui);
+        });
+    }
+
+    fn shortcuts_ui(&mut self, ui: &mut egui::Ui) {
+        if ui.ctx().egui_wants_keyboard_input() {
+            return;
+        }
+        let redo = ui.input_mut(|i| i.consume_key(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z));
+        let undo = !redo && ui.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::Z));
+        let delete = ui.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Delete));
+        let save = ui.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::S));
+        if redo {
+            self.redo();
+        }
+        if undo {
+            self.undo();
+        }
+        if delete {
+            self.delete_selected_face();
+        }
+        if save {
+            self.save();
+        }
+    }
+
+    fn browser_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let field = text_field_ui(ui, "Folder", &mut self.path_field, "path to a WIDER FACE folder");
+            let entered = field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+            if (ui.button("Open").clicked() || entered) && !self.path_field.trim().is_empty() {
+                let path = PathBuf::from(self.path_field.trim());
+                self.open(ui.ctx(), &path);
+            }
+        });
+        if self.loading.is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Reading annotations…");
+            });
+        }
+        let Some(dataset) = &self.dataset else {
+            ui.weak(
+                "Open a dataset folder (type its path, use File > Open dataset…, or drop the folder on the window).",
+            );
+            return;
+        };
+        ui.label(format!("{}", dataset.root.display()));
+        let splits: Vec<(SplitKind, usize, usize)> = dataset
+            .splits
+            .iter()
+            .map(|s| (s.kind, s.images.len(), s.images.iter().map(|i| i.faces.len()).sum()))
+            .collect();
+        ui.horizontal_wrapped(|ui| {
+            for (kind, images, faces) in splits {
+                let text = format!("{} ({images} images, {faces} faces)", kind.name());
+                if ui.selectable_label(self.split == kind, text).clicked() && self.split != kind {
+                    self.split = kind;
+                    self.event = None;
+                    self.select_image(None);
+                }
+            }
+        });
+        ui.separator();
+        egui::CollapsingHeader::new("Events").default_open(false).show(ui, |ui| {
+            egui::ScrollArea::vertical().id_salt("events").max_height(160.0).show(ui, |ui| {
+                if ui.selectable_label(self.event.is_none(), "All events").clicked() {
+                    self.event = None;
+                }
+                for (event, count) in &self.events {
+                    let selected = self.event.as_deref() == Some(event.as_str());
+                    if ui.selectable_label(selected, format!("{event} ({count})")).clicked() {
+                        self.event = Some(event.clone());
+                    }
+                }
+            });
+        });
+        egui::CollapsingHeader::new("Filters").default_open(false).show(ui, |ui| self.filters.controls_ui(ui));
+        text_field_ui(ui, "Search", &mut self.filters.search, "file name");
+        ui.label(format!("{} images shown", self.visible.len()));
+        ui.separator();
+        self.image_list_ui(ui);
+    }
+
+    fn image_list_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(split) = self.dataset.as_ref().and_then(|d| d.split(self.split)) else { return };
+        let row_height = 40.0;
+        let mut clicked = None;
+        egui::ScrollArea::vertical().id_salt("images").auto_shrink([false, false]).show_rows(
+            ui,
+            row_height,
+            self.visible.len(),
+            |ui, rows| {
+                for row in rows {
+                    let index = self.visible[row];
+                    let image = &split.images[index];
+                    ui.horizontal(|ui| {
+                        ui.set_height(row_height - 4.0);
+                        let thumb_size = egui::vec2(48.0, 36.0);
+                        match self.thumbnails.get(&split.image_path(image)) {
+                            Some(texture) => {
+                                let size = texture.size_vec2();
+                                let scale = (thumb_size.x / size.x).min(thumb_size.y / size.y);
+                                ui.add(egui::Image::new((texture.id(), size * scale)));
+                            }
+                            None => {
+                                ui.allocate_exact_size(thumb_size, egui::Sense::hover());
+                            }
+                        }
+                        let name = image.path.rsplit('/').next().unwrap_or(&image.path);
+                        let text = format!("{name}  ({} faces)", image.faces.len());
+                        if ui.selectable_label(self.selected == Some(index), text).clicked() {
+                            clicked = Some(index);
+                        }
+                    });
+                }
+            },
+        );
+        if clicked.is_some() {
+            self.select_image(clicked);
+        }
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
+        // Wrapped: a toolbar wider than the panel would widen the panel's content and make the
+        // image below re-fit whenever a label in it changes length.
+        ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut self.tool, Tool::Select, "Select").on_hover_text(
+                "Click a face to select it; drag a box, a corner or a landmark to move it; drag empty space to pan",
+            );
+            ui.selectable_value(&mut self.tool, Tool::Draw, "Draw").on_hover_text("Drag to draw a new face");
+            ui.separator();
+            let by = ColorBy::ALL.map(|by| (by, by.name().to_string()));
+            choice_ui(ui, egui::ComboBox::from_label("Colour by"), &mut self.color_by, by);
+            if ui.button("Fit").clicked() {
+                self.view.fit();
+            }
+            ui.separator();
+            if ui.add_enabled(self.history.can_undo(), egui::Button::new("Undo")).clicked() {
+                self.undo();
+            }
+            if ui.add_enabled(self.history.can_redo(), egui::Button::new("Redo")).clicked() {
+                self.redo();
+            }
+            let unsaved = self.has_unsaved_changes();
+            if ui.add_enabled(unsaved, egui::Button::new("Save")).clicked() {
+                self.save();
+            }
+            // One fixed-size slot: the toolbar keeps its size, so the image never re-fits.
+            let (text, color) = if unsaved {
+                ("* unsaved", ui.visuals().warn_fg_color)
+            } else {
+                ("saved", ui.visuals().weak_text_color())
+            };
+            ui.add_sized([64.0, 20.0], egui::Label::new(egui::RichText::new(text).color(color)));
+            ui.separator();
+            if let Some(current) = self.current()
+                && let Some(list) = self.dataset.as_ref().and_then(|d| faces(d, current))
+            {
+                ui.label(format!("{} faces", list.len()));
+            }
+        });
+    }
+
+    /// Screen rectangle of face `index` of the shown image in the last frame (tests drive drags
+    /// with it).
+    pub fn face_screen_rect(&self, index: usize) -> Option<egui::Rect> {
+        let t = self.view.transform?;
+        let list = faces(self.dataset.as_ref()?, self.current()?)?;
+        Some(t.rect_to_screen(list.get(index)?.bbox.corners()))
+    }
+}
