@@ -45,7 +45,7 @@ pub enum TrainError {
     Backbone(#[from] ImportError),
     #[error(transparent)]
     Network(#[from] DeviceReadError),
-    #[error("a training replica panicked")]
+    #[error("a training thread panicked")]
     ReplicaPanicked,
     #[error("{MAX_BAD_STEPS} non-finite losses in a row: lower the learning rate or check the data")]
     Diverged,
@@ -59,11 +59,14 @@ pub enum TrainError {
     Plot(#[from] PlotError),
     #[error("another study (process {pid}) is running in {}", dir.display())]
     StudyRunning { pid: u32, dir: PathBuf },
-    /// Some of a study's variants failed; each message names its preset.
-    #[error("{}", .0.join("; "))]
-    Variants(Vec<String>),
+    /// One variant of a study failed.
+    #[error("{preset}: {message}")]
+    Variant { preset: String, message: String },
+    /// Some of a study's variants failed.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Variants(Vec<TrainError>),
     /// Stopped on request (a study resumes from its checkpoints).
-    #[error("cancelled")]
+    #[error("cancelled (a study resumes from its checkpoints)")]
     Cancelled,
 }
 

@@ -119,8 +119,9 @@ pub struct StudyHooks<'a> {
     pub should_stop: &'a (dyn Fn() -> bool + Sync),
 }
 
-/// Trains one variant (resuming an interrupted one); `Err` with the trainer's message.
-fn train_variant(config: TrainConfig, hooks: &StudyHooks) -> Result<(), String> {
+/// Trains one variant (resuming an interrupted one); `Err` with the trainer's message, or
+/// `Cancelled` when the study was asked to stop.
+fn train_variant(config: TrainConfig, hooks: &StudyHooks) -> Result<(), TrainError> {
     let on_event = hooks.on_event;
     let preset = config.preset.clone();
     let folder = RunFolder::new(&config.out);
@@ -128,7 +129,8 @@ fn train_variant(config: TrainConfig, hooks: &StudyHooks) -> Result<(), String> 
         on_event(StudyEvent::Skipped { preset });
         return Ok(());
     }
-    let handle = spawn(config, folder.has_checkpoint()).map_err(|e| format!("{preset}: {e}"))?;
+    let failed = |message: String| TrainError::Variant { preset: preset.clone(), message };
+    let handle = spawn(config, folder.has_checkpoint()).map_err(|e| failed(e.to_string()))?;
     let mut failure = None;
     let mut stop_sent = false;
     loop {
@@ -144,13 +146,13 @@ fn train_variant(config: TrainConfig, hooks: &StudyHooks) -> Result<(), String> 
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
         if let TrainEvent::Error { message } = &event {
-            failure = Some(format!("{preset}: {message}"));
+            failure = Some(failed(message.clone()));
         }
         on_event(StudyEvent::Training { preset: preset.clone(), event });
     }
     handle.join();
     if stop_sent {
-        return Err(format!("{preset}: stopped (the study resumes from its checkpoint)"));
+        return Err(TrainError::Cancelled);
     }
     failure.map_or(Ok(()), Err)
 }
@@ -209,7 +211,7 @@ pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRo
         .map(|preset| TrainConfig { preset: preset.clone(), out: run_dir(preset), ..config.train.clone() })
         .collect();
     // Variant i trains on device i mod n; each device works through its variants in order.
-    let failures: Vec<String> = std::thread::scope(|scope| {
+    let failures: Vec<TrainError> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..devices.len().min(jobs.len()))
             .map(|d| {
                 let mine: Vec<TrainConfig> = jobs
@@ -223,11 +225,11 @@ pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRo
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|_| vec!["a training thread panicked".into()]))
-            .collect()
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|_| vec![TrainError::ReplicaPanicked])).collect()
     });
+    if failures.iter().any(|f| matches!(f, TrainError::Cancelled)) {
+        return Err(TrainError::Cancelled);
+    }
     if !failures.is_empty() {
         return Err(TrainError::Variants(failures));
     }
