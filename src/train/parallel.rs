@@ -151,7 +151,7 @@ mod tests {
     use crate::dataset::synth::{SynthConfig, generate};
     use crate::dataset::{Dataset, SplitKind};
     use crate::model::RetinaFaceConfig;
-    use crate::train::{TrainImage, sgd};
+    use crate::train::{OptimizerConfig, TrainImage, sgd};
 
     #[test]
     fn shares_are_even_and_cover_everything() {
@@ -215,7 +215,7 @@ mod tests {
         let replicas = Replicas::new(vec![device.clone()], &start, 64);
         let anchors = anchor_tensor(&config.anchors, 64, 64, &device);
         let (mut a, mut b) = (start.clone(), start);
-        let (mut optim_a, mut optim_b) = (sgd(0.9, 5e-4), sgd(0.9, 5e-4));
+        let (mut optim_a, mut optim_b) = (OptimizerConfig::default().build(), OptimizerConfig::default().build());
         for _ in 0..3 {
             let grads = replicas.step(&a, &batch, &setup).unwrap().grads.unwrap();
             a = optim_a.step(0.01, a, grads);

@@ -80,8 +80,9 @@ impl LrSchedule {
     }
 }
 
-/// SGD with momentum 0.9 and weight decay 5e-4 (the paper and the report). Momentum dampening is
-/// set to 0 explicitly: burn's default is 0.1, PyTorch's (which every recipe assumes) is 0.
+/// SGD with `momentum` and `weight_decay` (`OptimizerConfig`'s defaults are the paper's and the
+/// report's, 0.9 and 5e-4). Momentum dampening is set to 0 explicitly: burn's default is 0.1,
+/// PyTorch's (which every recipe assumes) is 0.
 pub fn sgd(momentum: f64, weight_decay: f32) -> ModuleOptimizer {
     SgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_momentum(momentum).with_dampening(0.0).with_nesterov(false)))

@@ -185,7 +185,7 @@ mod tests {
     use crate::detect::load_image;
     use crate::geometry::{Anchor, BBox, Landmarks, decode_box, encode_box};
     use crate::model::RetinaFaceConfig;
-    use crate::train::{encode_boxes, encode_landmarks, sgd};
+    use crate::train::{OptimizerConfig, encode_boxes, encode_landmarks};
     use burn::optim::GradientsParams;
 
     fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
@@ -273,7 +273,7 @@ mod tests {
         let samples = synthetic_samples(4, 128);
         let batch = Batch::new(&samples, &config.input, &device);
         let anchors = anchor_tensor(&config.anchors, 128, 128, &device);
-        let mut optim = sgd(0.9, 5e-4);
+        let mut optim = OptimizerConfig::default().build();
         let mut history = Vec::new();
         for _ in 0..30 {
             let (total, stages) = batch_loss(&model, &batch, &anchors, &LossSetup::PYTORCH_RETINAFACE);
