@@ -15,8 +15,8 @@ use super::overlay;
 use super::viewer::ImageView;
 use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field_ui};
 use crate::detect::{
-    CandidateLimits, Candidates, Detection, Detector, ExportFormat, FaceFilter, ImageDetections, InputSize, Outcome,
-    RunOptions, run_over,
+    CandidateLimits, Candidates, DetectError, Detection, Detector, ExportFormat, FaceFilter, ImageDetections,
+    InputSize, Outcome, RunOptions, run_over,
 };
 use crate::model::{DeviceChoice, PRESETS};
 
@@ -27,6 +27,10 @@ pub struct Photo {
     pub candidates: Option<Candidates>,
     pub error: Option<String>,
 }
+
+/// What a photo's network run keeps: the evaluation's floor, so the confidence slider can go down
+/// to it without running the network again.
+const DETECT_LIMITS: CandidateLimits = CandidateLimits::EVALUATION;
 
 type DetectResult = (u64, usize, Result<(Arc<RgbImage>, Candidates), String>);
 
@@ -150,14 +154,14 @@ impl DetectPanel {
         let stale =
             self.filtered.as_ref().is_none_or(|(i, c, n, _)| (*i, *c, *n) != (index, self.confidence, self.nms));
         if stale {
-            let options = self.options();
-            self.filtered = Some((index, self.confidence, self.nms, candidates.filter(&options)));
+            let filter = self.filter();
+            self.filtered = Some((index, self.confidence, self.nms, candidates.filter(&filter)));
         }
         self.filtered.as_ref().map(|(_, _, _, d)| d.as_slice())
     }
 
     /// The sliders' filter (the candidates hold their floor: no slider goes below it).
-    fn options(&self) -> FaceFilter {
+    fn filter(&self) -> FaceFilter {
         FaceFilter { confidence: self.confidence, nms_threshold: self.nms, ..FaceFilter::EVALUATION }
     }
 
@@ -244,30 +248,39 @@ impl DetectPanel {
         self.running = Some(self.jobs.spawn(label, ctx, move |progress| {
             progress.set_total(todo.len());
             // One photo per network run, so each shows as soon as it is done.
-            let options = RunOptions { size, ..RunOptions::default() };
+            let options = RunOptions { size, limits: DETECT_LIMITS, ..RunOptions::default() };
             let paths: Vec<&Path> = todo.iter().map(|(_, path)| path.as_path()).collect();
-            let ended = run_over(&detector, &paths, &options, |outcome| {
-                let index = todo[outcome.index()].0;
-                let result = match outcome {
-                    Outcome::Detected(detected) => {
-                        passes.fetch_add(1, Ordering::Relaxed);
-                        let candidates = detected.stages.into_iter().next().unwrap_or_default();
-                        Ok((Arc::new(detected.image), candidates))
+            let mut first = 0;
+            while first < paths.len() {
+                let mut next = first;
+                let ended = run_over(&detector, &paths[first..], &options, |outcome| {
+                    next = first + outcome.index() + 1;
+                    let result = match outcome {
+                        Outcome::Detected(detected) => {
+                            passes.fetch_add(1, Ordering::Relaxed);
+                            let candidates = detected.stages.into_iter().next().unwrap_or_default();
+                            Ok((Arc::new(detected.image), candidates))
+                        }
+                        Outcome::Skipped { error, .. } => Err(error.to_string()),
+                    };
+                    progress.advance();
+                    if results.send((run, todo[next - 1].0, result)).is_err() || progress.is_cancelled() {
+                        return std::ops::ControlFlow::Break(());
                     }
-                    Outcome::Skipped { error, .. } => Err(error.to_string()),
-                };
-                progress.advance();
-                if results.send((run, index, result)).is_err() || progress.is_cancelled() {
-                    return std::ops::ControlFlow::Break(());
-                }
-                ctx2.request_repaint();
-                std::ops::ControlFlow::Continue(())
-            });
-            // A network failure marks the photos left; a cancellation leaves them to the next run.
-            if let Err(crate::detect::DetectError::Network(err)) = ended {
-                let done = progress.counts().0;
-                for (index, _) in &todo[done.min(todo.len())..] {
-                    let _ = results.send((run, *index, Err(err.to_string())));
+                    ctx2.request_repaint();
+                    std::ops::ControlFlow::Continue(())
+                });
+                match ended {
+                    // The network failed on the photo after the last one reported (one photo per
+                    // run): that photo fails (a GPU out of memory on one huge photo), the rest go on.
+                    Err(DetectError::Network(err)) if next < paths.len() => {
+                        progress.advance();
+                        if results.send((run, todo[next].0, Err(err.to_string()))).is_err() {
+                            return;
+                        }
+                        first = next + 1;
+                    }
+                    _ => return,
                 }
             }
         }));
@@ -308,8 +321,7 @@ impl DetectPanel {
         };
         ui.separator();
         ui.heading("Thresholds");
-        let floor = CandidateLimits::EVALUATION.floor;
-        ui.add(egui::Slider::new(&mut self.confidence, floor..=1.0).text("confidence"));
+        ui.add(egui::Slider::new(&mut self.confidence, DETECT_LIMITS.floor..=1.0).text("confidence"));
         ui.add(egui::Slider::new(&mut self.nms, 0.05..=0.95).text("NMS IoU"));
         if let Some(n) = self.detections().map(|d| d.len()) {
             ui.strong(format!("{n} faces"));
@@ -380,7 +392,7 @@ impl DetectPanel {
     /// Writes the chosen formats for `indexes` under the export folder, with the current sliders.
     pub fn export(&mut self, indexes: &[usize]) -> usize {
         let out = PathBuf::from(self.export_dir.trim());
-        let options = self.options();
+        let filter = self.filter();
         let mut written = 0;
         for &i in indexes {
             let Some(photo) = self.photos.get(i) else { continue };
@@ -392,7 +404,7 @@ impl DetectPanel {
                 image: photo.path.clone(),
                 width: image.width(),
                 height: image.height(),
-                detections: candidates.filter(&options),
+                detections: candidates.filter(&filter),
             };
             match result.write(&out, &self.export_formats, Some(image)) {
                 Ok(files) => written += files.len(),

@@ -331,11 +331,8 @@ impl EvalPanel {
     fn browser_list_ui(&mut self, ui: &mut egui::Ui) {
         let Some(outcome) = &self.outcome else { return };
         ui.heading("Errors");
-        egui::ComboBox::from_label("Setting").selected_text(&self.setting).show_ui(ui, |ui| {
-            for s in &outcome.report.settings {
-                ui.selectable_value(&mut self.setting, s.name.clone(), &s.name);
-            }
-        });
+        let settings = outcome.report.settings.iter().map(|s| (s.name.clone(), s.name.clone()));
+        choice_ui(ui, egui::ComboBox::from_label("Setting"), &mut self.setting, settings);
         ui.add(egui::Slider::new(&mut self.threshold, 0.0..=1.0).text("score threshold"));
         ui.horizontal(|ui| {
             ui.label("Sort by");

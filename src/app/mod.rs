@@ -361,8 +361,6 @@ impl eframe::App for Studio {
     }
 }
 
-/// Opens the studio window (blocks until it is closed). `paths` are opened as with
-/// `facestudio open`.
 /// The window icon (`assets/icon.png`, embedded in the binary).
 fn window_icon() -> Option<egui::IconData> {
     let image = image::load_from_memory(include_bytes!("../../assets/icon.png")).ok()?.into_rgba8();
@@ -370,6 +368,8 @@ fn window_icon() -> Option<egui::IconData> {
     Some(egui::IconData { rgba: image.into_raw(), width, height })
 }
 
+/// Opens the studio window (blocks until it is closed). `paths` are opened as with
+/// `facestudio open`.
 pub fn run(paths: Vec<PathBuf>) -> eframe::Result<()> {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("facestudio")

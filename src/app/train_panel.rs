@@ -14,7 +14,7 @@ use super::widgets::{choice_ui, names, optional_names};
 use crate::model::{DeviceSet, PRESETS};
 use crate::train::{
     ABLATION, Control, LOSS_SETUPS, RunCurves, RunFile, RunFolder, SCHEDULES, StudyConfig, StudyEvent, StudyHooks,
-    TrainConfig, TrainEvent, TrainerHandle, run_study, spawn,
+    TrainConfig, TrainError, TrainEvent, TrainerHandle, run_study, spawn,
 };
 
 /// The run form: the fields of a [`TrainConfig`] the studio lets one change, as the widgets
@@ -39,6 +39,9 @@ pub struct TrainForm {
     /// The ResNet's width (1: the preset as it is; less: a narrowed CPU-sized trial).
     pub width: f32,
     pub resume: bool,
+    /// What the form does not show (seed, workers, variance, optimiser, augmentation), kept from
+    /// the config it was made from.
+    pub base: TrainConfig,
 }
 
 impl Default for TrainForm {
@@ -65,6 +68,7 @@ impl TrainForm {
             loss: config.loss.clone(),
             width: config.width.unwrap_or(1.0),
             resume: false,
+            base: config.clone(),
         }
     }
 
@@ -86,7 +90,7 @@ impl TrainForm {
             max_steps: (self.max_steps > 0).then_some(self.max_steps),
             loss: self.loss.clone(),
             val_every: self.val_every,
-            ..TrainConfig::default()
+            ..self.base.clone()
         };
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
@@ -121,7 +125,7 @@ pub struct TrainPanel {
     pub runs: Vec<RunFile>,
     last_scan: Option<Instant>,
     jobs: Jobs,
-    study: Option<Task<Result<PathBuf, String>>>,
+    study: Option<Task<Result<PathBuf, TrainError>>>,
 }
 
 /// Points drawn per series; longer series are thinned so a long run stays cheap to draw.
@@ -206,7 +210,7 @@ impl TrainPanel {
                 _ => {}
             };
             let hooks = StudyHooks { on_event: &on_event, should_stop: &|| progress.is_cancelled() };
-            run_study(&config, &hooks).map(|_| config.out.join("ablation.md")).map_err(|e| e.to_string())
+            run_study(&config, &hooks).map(|_| config.out.join("ablation.md"))
         }));
     }
 
@@ -217,6 +221,9 @@ impl TrainPanel {
         {
             match task.poll() {
                 Some(Ok(table)) => self.notices.info(format!("Ablation study done: {}", table.display())),
+                Some(Err(TrainError::Cancelled)) => {
+                    self.notices.info("Ablation study stopped; started again, it resumes from its checkpoints")
+                }
                 Some(Err(err)) => self.notices.error(format!("Ablation study: {err}")),
                 None => self.notices.error("Ablation study: the study thread ended unexpectedly"),
             }
@@ -524,9 +531,10 @@ mod tests {
         let defaults = TrainConfig::default();
         assert_eq!((form.epochs, form.batch, form.image_size), (defaults.epochs, defaults.batch, defaults.image_size));
         let form = TrainForm { data: "data".into(), ..form };
-        let config = form.config().unwrap();
-        assert_eq!(config, TrainConfig { data: "data".into(), ..defaults });
-        assert_eq!(TrainForm::from_config(&config), form);
+        assert_eq!(form.config().unwrap(), TrainConfig { data: "data".into(), ..defaults });
+        // Every setting survives the form, those it does not show (the seed) too.
+        let trial = TrainConfig { workers: 3, ..TrainConfig::trial("data", "runs/t") };
+        assert_eq!(TrainForm::from_config(&trial).config().unwrap(), trial);
         let bad = TrainForm { image_size: 100, ..form };
         assert!(bad.config().unwrap_err().contains("image_size"), "checked before the start");
     }

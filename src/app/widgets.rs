@@ -35,10 +35,18 @@ pub fn names(names: &[&str]) -> impl Iterator<Item = (String, String)> {
     names.iter().map(|n| (n.to_string(), n.to_string()))
 }
 
-/// `names` plus a "none" entry, for optional choices (a checkpoint's preset, a loss setup other
-/// than the default).
-pub fn optional_names<'a>(none: &'a str, names: &'a [&str]) -> impl Iterator<Item = (Option<String>, String)> + 'a {
-    std::iter::once((None, none.to_string())).chain(names.iter().map(|n| (Some(n.to_string()), n.to_string())))
+/// `choices` plus a `none` entry, for optional choices ("any" filter value, a checkpoint's preset,
+/// a loss setup other than the default).
+pub fn with_none<T, C: IntoIterator<Item = (T, String)>>(
+    none: &str,
+    choices: C,
+) -> impl Iterator<Item = (Option<T>, String)> + use<T, C> {
+    std::iter::once((None, none.to_string())).chain(choices.into_iter().map(|(v, name)| (Some(v), name)))
+}
+
+/// `names` plus a "none" entry, as choices of an `Option<String>` field.
+pub fn optional_names<'a>(none: &str, names: &'a [&str]) -> impl Iterator<Item = (Option<String>, String)> + 'a {
+    with_none(none, self::names(names))
 }
 
 /// The head stage that scores faces: the model's last (the default), or stage 1 or 2 of a

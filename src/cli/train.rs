@@ -32,7 +32,7 @@ pub struct RunArgs {
     data: PathBuf,
     /// Narrow the preset's ResNet to this width (0 < W ≤ 1; FPN channels scaled alike): a CPU-sized
     /// trial of a ResNet50 preset. Such a network cannot load ImageNet weights.
-    #[arg(long, value_parser = parse_width)]
+    #[arg(long)]
     width: Option<f32>,
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     epochs: u32,
@@ -96,14 +96,6 @@ impl RunArgs {
             workers: self.workers,
             ..TrainConfig::default()
         }
-    }
-}
-
-/// A network width in (0, 1].
-pub fn parse_width(text: &str) -> Result<f32, String> {
-    match text.parse::<f32>() {
-        Ok(w) if w > 0.0 && w <= 1.0 => Ok(w),
-        _ => Err(format!("expected a width in (0, 1], got {text:?}")),
     }
 }
 

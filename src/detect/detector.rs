@@ -122,8 +122,7 @@ impl Detector {
     /// a study use to get a detector.
     pub fn load(path: &Path, preset: Option<&str>, device: DeviceChoice) -> Result<Detector, DetectError> {
         let device = device.open()?;
-        let model = load_weights(path, preset, &device)
-            .map_err(|source| DetectError::Weights { path: path.to_path_buf(), source })?;
+        let model = load_weights(path, preset, &device)?;
         Ok(Detector::new(model, device))
     }
 

@@ -1,7 +1,5 @@
 //! Why detection could not go on.
 
-use std::path::PathBuf;
-
 use crate::eval::PredictionError;
 use crate::model::{DeviceError, ModelFileError};
 
@@ -24,12 +22,9 @@ pub struct StageError {
 pub enum DetectError {
     #[error(transparent)]
     Device(#[from] DeviceError),
-    #[error("{}: {source}", path.display())]
-    Weights {
-        path: PathBuf,
-        #[source]
-        source: ModelFileError,
-    },
+    /// The model file or checkpoint (its errors name the file; a bad preset name does not need to).
+    #[error(transparent)]
+    Weights(#[from] ModelFileError),
     #[error(transparent)]
     Stage(#[from] StageError),
     #[error(transparent)]

@@ -32,9 +32,7 @@ impl EvalImage {
             })
             .collect()
     }
-}
 
-impl EvalImage {
     /// The images of a dataset split, named as its ground truth ([`GroundTruth::from_split`]) names them.
     pub fn from_split(split: &Split) -> Vec<EvalImage> {
         split

@@ -147,11 +147,6 @@ impl Candidates {
         Candidates { floor: limits.floor, faces }
     }
 
-    /// The lowest confidence these candidates can be filtered at.
-    pub fn floor(&self) -> f32 {
-        self.floor
-    }
-
     pub fn len(&self) -> usize {
         self.faces.len()
     }

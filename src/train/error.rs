@@ -46,7 +46,7 @@ pub enum TrainError {
     #[error(transparent)]
     Network(#[from] DeviceReadError),
     #[error("a training thread panicked")]
-    ReplicaPanicked,
+    ThreadPanicked,
     #[error("{MAX_BAD_STEPS} non-finite losses in a row: lower the learning rate or check the data")]
     Diverged,
     #[error(transparent)]

@@ -24,7 +24,7 @@ pub use loader::{EpochLoader, LoaderPlan, TrainImage};
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
 pub use parallel::{Replicas, StepOutput};
 pub use probe::{ProbeConfig, ProbePoint, StageMeasure, run_probe, samples_ground_truth, synthetic_samples};
-pub use run_folder::{EventLog, RunCurves, RunFile, RunFolder, RunState, Series, StageTerms, TrainEvent, read_metrics};
+pub use run_folder::{EventLog, RunCurves, RunFile, RunFolder, RunState, Series, StageTerms, TrainEvent};
 pub use schedule::{LrSchedule, SCHEDULES, ScheduleError, sgd};
 pub use step::{
     Batch, BatchLoss, LOSS_SETUPS, LossSetup, anchor_tensor, batch_loss, batch_loss_detailed, decode_to_anchors,

@@ -62,7 +62,7 @@ impl Replicas {
                 })
                 .collect();
             let mut results = vec![share(0, model.clone())];
-            results.extend(others.into_iter().map(|h| h.join().unwrap_or(Err(TrainError::ReplicaPanicked))));
+            results.extend(others.into_iter().map(|h| h.join().unwrap_or(Err(TrainError::ThreadPanicked))));
             results
         });
         let mut loss = 0.0f32;

@@ -169,7 +169,8 @@ impl RunFolder {
 
     /// The events written so far (a line being written is left out).
     pub fn read_metrics(&self) -> std::io::Result<Vec<TrainEvent>> {
-        read_metrics(&self.metrics_path())
+        let text = std::fs::read_to_string(self.metrics_path())?;
+        Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
     }
 
     /// Whether the run ended by itself (or at its step limit `max_steps`), leaving its model.
@@ -267,12 +268,6 @@ impl EventLog {
         }
         let _ = self.sender.send(event);
     }
-}
-
-/// Reads a run's events back (the studio shows runs started elsewhere from this file).
-pub fn read_metrics(path: &Path) -> std::io::Result<Vec<TrainEvent>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
 }
 
 /// Plot series, each a list of `[x, y]`.

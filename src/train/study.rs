@@ -225,13 +225,16 @@ pub fn run_study(config: &StudyConfig, hooks: &StudyHooks) -> Result<Vec<StudyRo
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|_| vec![TrainError::ReplicaPanicked])).collect()
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_else(|_| vec![TrainError::ThreadPanicked])).collect()
     });
-    if failures.iter().any(|f| matches!(f, TrainError::Cancelled)) {
-        return Err(TrainError::Cancelled);
-    }
+    // A stop cancels the study, unless a variant also failed: then its error is what matters.
+    let (cancelled, failures): (Vec<_>, Vec<_>) =
+        failures.into_iter().partition(|f| matches!(f, TrainError::Cancelled));
     if !failures.is_empty() {
         return Err(TrainError::Variants(failures));
+    }
+    if !cancelled.is_empty() {
+        return Err(TrainError::Cancelled);
     }
     let (gt, images) = ground_truth(config)?;
     let mut rows = Vec::with_capacity(config.presets.len());

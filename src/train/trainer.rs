@@ -11,7 +11,7 @@ use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
 
-use super::config::TrainConfig;
+use super::config::{Resolved, TrainConfig};
 use super::error::{MAX_BAD_STEPS, TrainError};
 use super::loader::{EpochLoader, LoaderPlan, TrainImage};
 use super::parallel::Replicas;
@@ -51,12 +51,12 @@ impl TrainerHandle {
 /// `resume`, continues from the run folder's last checkpoint (if it has one). What fails after
 /// the start (an unreadable dataset, a lost device) arrives as a [`TrainEvent::Error`].
 pub fn spawn(config: TrainConfig, resume: bool) -> Result<TrainerHandle, TrainError> {
-    config.validate()?;
+    let resolved = config.resolve()?;
     let (events_tx, events) = unbounded();
     let (control, control_rx) = unbounded();
     let thread = std::thread::spawn(move || {
         let mut log = EventLog::unwritten(events_tx);
-        if let Err(err) = run(&config, resume, &mut log, &control_rx) {
+        if let Err(err) = run(&config, resolved, resume, &mut log, &control_rx) {
             log.send(TrainEvent::Error { message: err.to_string() });
         }
     });
@@ -84,8 +84,13 @@ fn start_or_resume(
     Ok((model, config.optimizer.build(), RunState::start(config.seed)))
 }
 
-fn run(config: &TrainConfig, resume: bool, log: &mut EventLog, control: &Receiver<Control>) -> Result<(), TrainError> {
-    let resolved = config.resolve()?;
+fn run(
+    config: &TrainConfig,
+    resolved: Resolved,
+    resume: bool,
+    log: &mut EventLog,
+    control: &Receiver<Control>,
+) -> Result<(), TrainError> {
     let folder = RunFolder::new(&config.out);
     folder.create(config)?;
     log.append_to(&folder)?;
@@ -324,7 +329,6 @@ mod tests {
 
     use super::*;
     use crate::dataset::synth::{SynthConfig, generate};
-    use crate::train::read_metrics;
 
     fn config(data: &Path, out: &Path) -> TrainConfig {
         TrainConfig { image_size: 96, ..TrainConfig::trial(data, out) }
@@ -375,7 +379,7 @@ mod tests {
             TrainEvent::Finished { stopped, .. } => assert!(stopped),
             _ => unreachable!(),
         }
-        let events = read_metrics(&dir.path().join("run/metrics.jsonl")).unwrap();
+        let events = RunFolder::new(dir.path().join("run")).read_metrics().unwrap();
         assert!(matches!(events.first(), Some(TrainEvent::Started { .. })));
         assert!(events.iter().any(|e| matches!(e, TrainEvent::Paused { .. })));
         assert!(dir.path().join("run/config.json").exists());

@@ -1,6 +1,6 @@
 //! Which images the list shows: the face filters and the search text.
 
-use crate::app::widgets::choice_ui;
+use crate::app::widgets::{choice_ui, with_none};
 use crate::dataset::{Blur, Face, Occlusion, Pose, Split};
 
 /// A three-way filter on a yes/no property.
@@ -83,6 +83,7 @@ impl Filters {
             .map(|(i, _)| i)
             .collect()
     }
+
     /// The filter controls (the search field sits outside, always visible).
     pub fn controls_ui(&mut self, ui: &mut egui::Ui) {
         let f = self;
@@ -119,8 +120,7 @@ fn any_or_one_ui<T: Copy + PartialEq>(
     all: &[T],
     name: fn(T) -> &'static str,
 ) {
-    let choices =
-        std::iter::once((None, "any".to_string())).chain(all.iter().map(|v| (Some(*v), name(*v).to_string())));
+    let choices = with_none("any", all.iter().map(|v| (*v, name(*v).to_string())));
     choice_ui(ui, egui::ComboBox::from_label(label), value, choices);
 }
 
