@@ -11,11 +11,18 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use facestudio::app::{Settings, Source, Studio, Tab, TrainForm};
 use facestudio::dataset::synth::{SynthConfig, generate};
-use facestudio::dataset::{Dataset, SplitKind};
+use facestudio::dataset::{Dataset, Face, SplitKind};
 use facestudio::train::TrainConfig;
 
-fn studio(settings: Settings, paths: Vec<PathBuf>) -> Harness<'static, Studio> {
-    Harness::builder().with_size([1400.0, 900.0]).build_eframe(move |_cc| Studio::new(settings, paths))
+/// The studio as the window shows it, with its recovery files in `recovery` (never in the home
+/// folder of whoever runs the tests).
+fn studio(settings: Settings, paths: Vec<PathBuf>, recovery: &Path) -> Harness<'static, Studio> {
+    let recovery = recovery.to_path_buf();
+    Harness::builder().with_size([1400.0, 900.0]).build_eframe(move |_cc| {
+        let mut studio = Studio::new(settings, paths);
+        studio.dataset.recovery_dir = recovery;
+        studio
+    })
 }
 
 /// Steps frames until `done` holds (background jobs finish on their own threads).
@@ -80,7 +87,8 @@ fn drag(harness: &mut Harness<'_, Studio>, from: Pos2, by: Vec2) {
 fn browse_select_an_image_and_see_its_faces() {
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path(), 8);
-    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()]);
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
     step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
     assert_eq!(harness.state().tab, Tab::Dataset);
     let (dataset, _) = Dataset::open(dir.path()).unwrap();
@@ -98,7 +106,8 @@ fn browse_select_an_image_and_see_its_faces() {
 fn move_a_box_undo_redo_save_and_find_the_change_after_reloading() {
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path(), 8);
-    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()]);
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
     step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
     let (dataset, _) = Dataset::open(dir.path()).unwrap();
     let split = dataset.split(SplitKind::Train).unwrap();
@@ -178,7 +187,8 @@ fn move_a_box_undo_redo_save_and_find_the_change_after_reloading() {
 fn opening_another_folder_with_unsaved_changes_asks_first() {
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path(), 4);
-    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()]);
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
     step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
     let first = harness.state().dataset.visible[0];
     harness.state_mut().dataset.selected = Some(first);
@@ -200,12 +210,136 @@ fn opening_another_folder_with_unsaved_changes_asks_first() {
     assert!(harness.query_by_label("Unsaved changes").is_none());
 }
 
+/// The faces of image `index` of `split` as the studio holds them.
+fn faces_of(studio: &Studio, split: SplitKind, index: usize) -> Vec<Face> {
+    studio.dataset.dataset.as_ref().unwrap().split(split).unwrap().images[index].faces.clone()
+}
+
+/// Waits for the studio to open the dataset in `dir`, deletes the first face of the first image
+/// that has one with the inspector's button, and waits for the recovery file. Returns the image
+/// and its faces after the edit.
+fn delete_a_face(harness: &mut Harness<'_, Studio>, dir: &Path) -> (SplitKind, usize, Vec<Face>) {
+    step_until(harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
+    assert!(harness.state().dataset.pending_recovery().is_none(), "nothing to recover yet");
+    let split = harness.state().dataset.split;
+    let (index, before) = {
+        let images = &harness.state().dataset.dataset.as_ref().unwrap().split(split).unwrap().images;
+        let index = images.iter().position(|i| !i.faces.is_empty()).expect("an image with faces");
+        (index, images[index].faces.clone())
+    };
+    harness.state_mut().dataset.selected = Some(index);
+    harness.state_mut().dataset.selected_face = Some(0);
+    harness.step();
+    harness.get_by_label("Delete face").click();
+    harness.step();
+    harness.step();
+    let after = faces_of(harness.state(), split, index);
+    assert_eq!(after.as_slice(), &before[1..], "the first face is gone");
+    assert!(harness.state().dataset.has_unsaved_changes());
+    step_until(harness, "the recovery file", 10, |s| s.dataset.recovery_path().is_some_and(|p| p.is_file()));
+    let path = harness.state().dataset.recovery_path().unwrap();
+    assert!(!path.starts_with(dir), "the dataset folder is the user's: {}", path.display());
+    (split, index, after)
+}
+
+#[test]
+fn unsaved_edits_survive_a_crash_and_are_restored_as_unsaved_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 4);
+    let files_before = dataset_files(dir.path());
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
+    let (split, index, edited) = delete_a_face(&mut harness, dir.path());
+    let path = harness.state().dataset.recovery_path().unwrap();
+    assert!(path.starts_with(recovery.path()));
+    // The crash: the studio goes without saving or asking.
+    drop(harness);
+    assert!(path.is_file(), "the recovery file outlives the studio");
+    // Not assert_eq: a failure would print every image's bytes.
+    assert!(dataset_files(dir.path()) == files_before, "nothing was written into the dataset");
+
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
+    step_until(&mut harness, "the recovery offer", 60, |s| s.dataset.pending_recovery().is_some());
+    assert_eq!(harness.state().dataset.pending_recovery().unwrap().image_count(), 1);
+    assert_ne!(faces_of(harness.state(), split, index), edited, "the files still hold the old faces");
+    harness.step();
+    harness.get_by_label_contains("Unsaved edits from an earlier session were found (1 image, written");
+    harness.get_by_label("Restore").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().dataset.pending_recovery().is_none());
+    assert!(harness.query_by_label("Restore").is_none(), "the question is gone");
+    assert_eq!(faces_of(harness.state(), split, index), edited, "the edit is back");
+    assert!(harness.state().dataset.has_unsaved_changes(), "and unsaved");
+    assert!(path.is_file(), "kept until the restored edits are saved");
+    assert!(harness.state().notices.all().iter().all(|n| !n.is_error), "{:?}", harness.state().notices.all());
+
+    // One undoable edit: undo gives the faces on disk back, and nothing is left to recover.
+    harness.state_mut().dataset.undo();
+    assert!(!harness.state().dataset.has_unsaved_changes());
+    step_until(&mut harness, "the recovery file to go", 10, |_| !path.exists());
+}
+
+#[test]
+fn saving_removes_the_recovery_file_and_discarding_the_offer_deletes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 4);
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
+    let (split, index, edited) = delete_a_face(&mut harness, dir.path());
+    let path = harness.state().dataset.recovery_path().unwrap();
+    harness.get_by_label("Save").click();
+    harness.step();
+    harness.step();
+    assert!(!harness.state().dataset.has_unsaved_changes());
+    assert!(!path.exists(), "saved edits need no recovery");
+    let (reloaded, _) = Dataset::open(dir.path()).unwrap();
+    assert_eq!(reloaded.split(split).unwrap().images[index].faces, edited);
+    drop(harness);
+
+    // A file left by a crash, turned down: it is deleted and nothing changes.
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
+    let (split, index, _) = delete_a_face(&mut harness, dir.path());
+    let saved = reloaded.split(split).unwrap().images[index].faces.clone();
+    drop(harness);
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
+    step_until(&mut harness, "the recovery offer", 60, |s| s.dataset.pending_recovery().is_some());
+    harness.step();
+    harness.get_by_label("Discard").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().dataset.pending_recovery().is_none());
+    assert!(!path.exists(), "discarded");
+    assert!(!harness.state().dataset.has_unsaved_changes());
+    assert_eq!(faces_of(harness.state(), split, index), saved);
+}
+
+/// Every file under `dir` with its bytes.
+fn dataset_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 #[test]
 fn train_a_tiny_model_and_watch_points_arrive_then_pause_and_stop() {
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path(), 8);
     let runs = tempfile::tempdir().unwrap();
-    let mut harness = studio(Settings::default(), Vec::new());
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), Vec::new(), recovery.path());
     harness.get_by_label("Train").click();
     harness.step();
     harness.state_mut().train.form =
@@ -239,7 +373,8 @@ fn drop_a_photo_detect_27_faces_move_the_slider_and_export() {
         model_preset: Some("fd1mb-mnet".into()),
         ..Settings::default()
     };
-    let mut harness = studio(settings, Vec::new());
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(settings, Vec::new(), recovery.path());
     harness.get_by_label("Detect").click();
     harness.step();
     harness.get_by_label("Load model").click();
@@ -293,7 +428,8 @@ fn evaluate_a_prediction_folder_and_browse_the_errors() {
         }
         std::fs::write(folder.join(format!("{}.txt", image.stem())), text).unwrap();
     }
-    let mut harness = studio(Settings::default(), Vec::new());
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), Vec::new(), recovery.path());
     harness.get_by_label("Evaluate").click();
     harness.step();
     {

@@ -2,10 +2,12 @@
 //! keeps both versions, so undo and redo are exact whatever the edit was (move, resize, landmark
 //! drag, new face, delete, attribute change).
 
+use std::collections::BTreeSet;
+
 use crate::dataset::{Dataset, Face, SplitKind};
 
 /// Which image an edit touched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ImageRef {
     pub split: SplitKind,
     pub index: usize,
@@ -26,11 +28,19 @@ pub struct EditHistory {
     /// `undo.len()` when the files last matched the dataset; `None` when no point of the undo
     /// stack matches them any more (a saved state was dropped from the redo stack).
     saved_at: Option<usize>,
+    /// Every image an edit touched since the history began, undone edits included: an undone
+    /// edit dropped from the redo stack by a newer one can leave its image different from the
+    /// files (undo past a save, then edit elsewhere) with no edit left that names it. The
+    /// recovery file writes these images, so it never misses an unsaved change.
+    touched: BTreeSet<ImageRef>,
+    /// Bumped by every change of the faces (edit, undo, redo): the recovery file is rewritten only
+    /// when it moved.
+    revision: u64,
 }
 
 impl EditHistory {
     pub fn new() -> EditHistory {
-        EditHistory { undo: Vec::new(), redo: Vec::new(), saved_at: Some(0) }
+        EditHistory { undo: Vec::new(), redo: Vec::new(), saved_at: Some(0), touched: BTreeSet::new(), revision: 0 }
     }
 
     /// Records that `image`'s faces went from `before` to what the dataset holds now. An edit
@@ -45,6 +55,8 @@ impl EditHistory {
         }
         self.undo.push(Edit { image, before, after: after.to_vec() });
         self.redo.clear();
+        self.touched.insert(image);
+        self.revision += 1;
     }
 
     /// Changes `image`'s faces with `change` as one undoable edit (recorded only if it changed
@@ -69,6 +81,7 @@ impl EditHistory {
         set_faces(dataset, edit.image, edit.before.clone());
         let image = edit.image;
         self.redo.push(edit);
+        self.revision += 1;
         Some(image)
     }
 
@@ -77,6 +90,7 @@ impl EditHistory {
         set_faces(dataset, edit.image, edit.after.clone());
         let image = edit.image;
         self.undo.push(edit);
+        self.revision += 1;
         Some(image)
     }
 
@@ -95,6 +109,17 @@ impl EditHistory {
 
     pub fn has_unsaved_changes(&self) -> bool {
         self.saved_at != Some(self.undo.len())
+    }
+
+    /// The images any edit of this history touched, in split and index order: a superset of the
+    /// images whose faces differ from the files.
+    pub fn touched(&self) -> impl Iterator<Item = ImageRef> {
+        self.touched.iter().copied()
+    }
+
+    /// A number that changes whenever the faces change through this history.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 }
 
@@ -167,6 +192,24 @@ mod tests {
         assert_eq!(history.apply(&mut dataset, image, |_| ()), Some(()));
         assert!(!history.can_undo(), "a change that changed nothing is not an edit");
         assert_eq!(history.apply(&mut dataset, ImageRef { split: SplitKind::Train, index: 999 }, |_| ()), None);
+    }
+
+    #[test]
+    fn touched_images_keep_an_undone_edit_that_a_newer_edit_dropped() {
+        let (_dir, mut dataset) = dataset();
+        let mut history = EditHistory::new();
+        let first = ImageRef { split: SplitKind::Train, index: 0 };
+        let second = ImageRef { split: SplitKind::Train, index: 1 };
+        let add = |list: &mut Vec<Face>| list.push(Face::new(BBox::new(1.0, 1.0, 9.0, 9.0).unwrap()));
+        history.apply(&mut dataset, second, add);
+        history.mark_saved();
+        history.undo(&mut dataset);
+        history.apply(&mut dataset, first, add);
+        assert!(!history.can_redo(), "the undone edit is gone");
+        assert_eq!(history.touched().collect::<Vec<_>>(), vec![first, second]);
+        assert_eq!(history.revision(), 3, "edit, undo, edit");
+        history.mark_saved();
+        assert_eq!(history.revision(), 3, "saving changes no face");
     }
 
     #[test]

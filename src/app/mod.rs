@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use crossbeam_channel::{Receiver, unbounded};
 use serde::{Deserialize, Serialize};
 
-pub use dataset_panel::{DatasetPanel, DatasetRequest, Filters, Tool, Tri};
+pub use dataset_panel::{DatasetPanel, DatasetRequest, Filters, PendingRecovery, Tool, Tri};
 pub use detect_panel::{DetectPanel, Photo};
 pub use edit::{EditHistory, ImageRef};
 pub use eval_panel::{EvalOutcome, EvalPanel, ImageRow, SortBy, Source};
@@ -250,6 +250,8 @@ impl Studio {
             Tab::Evaluate => self.evaluate.ui(ui),
             Tab::Detect => self.detect.ui(ui),
         });
+        // Whatever the tab: the question belongs to the dataset just opened, not to its panel.
+        self.dataset.recovery_offer_ui(&ctx);
         self.confirm(&ctx);
     }
 
@@ -326,7 +328,11 @@ impl Studio {
         let go_on = match choice {
             Choice::Cancel => false,
             Choice::Save => self.dataset.save(),
-            Choice::Discard => true,
+            Choice::Discard => {
+                // The user gave the edits up: a crash now must not offer them back.
+                self.dataset.remove_recovery();
+                true
+            }
         };
         if !go_on {
             return;

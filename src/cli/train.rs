@@ -105,6 +105,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let progress = ProgressBar::new(0);
     progress.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps, eta {eta} {msg}")?);
     let mut failed = false;
+    let mut finished = false;
     for event in handle.events.iter() {
         match &event {
             TrainEvent::Started { epochs, steps_per_epoch, resumed_at_step } => {
@@ -126,6 +127,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 failed = true;
             }
             TrainEvent::Finished { step, stopped } => {
+                finished = true;
                 let how = if *stopped { "stopped" } else { "finished" };
                 say(&progress, format!("{how} at step {step}"));
             }
@@ -134,7 +136,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     progress.finish_and_clear();
     handle.join();
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    // A trainer that ended without saying it finished crashed: never a success.
+    Ok(if failed || !finished { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// A line on stderr above the progress bar (also when there is no terminal and the bar is hidden).

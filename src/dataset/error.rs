@@ -104,6 +104,9 @@ pub enum DatasetError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
+    /// A save stopped: which file, and which were already written.
+    #[error("cannot save: {0}")]
+    Save(#[from] crate::fsutil::BatchWriteError),
 }
 
 fn summarize(problems: &[Problem]) -> String {

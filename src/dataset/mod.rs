@@ -192,21 +192,21 @@ impl Dataset {
         self.splits.iter_mut().find(|s| s.kind == kind)
     }
 
-    /// Writes every annotation file whose content changed, atomically, keeping the previous
-    /// version as `<name>.bak`. Returns the files written.
+    /// Writes every annotation file whose content changed, keeping the previous version as
+    /// `<name>.bak`, all together ([`crate::fsutil::write_all_atomic`]: every new version is on
+    /// disk before the first replaces its file). Returns the files written.
     pub fn save(&self) -> Result<Vec<PathBuf>, DatasetError> {
-        let mut written = Vec::new();
+        let mut changed = Vec::new();
         for split in &self.splits {
             for source in &split.sources {
                 let text = split.render(source);
                 if std::fs::read(&source.path).is_ok_and(|old| old == text.as_bytes()) {
                     continue;
                 }
-                crate::fsutil::write_atomic_with_backup(&source.path, text.as_bytes())
-                    .map_err(|e| DatasetError::Write { path: source.path.clone(), source: e })?;
-                written.push(source.path.clone());
+                changed.push((source.path.clone(), text.into_bytes()));
             }
         }
-        Ok(written)
+        crate::fsutil::write_all_atomic(&changed, true)?;
+        Ok(changed.into_iter().map(|(path, _)| path).collect())
     }
 }

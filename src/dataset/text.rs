@@ -1,6 +1,5 @@
 //! Reading annotation text with line numbers, and spelling numbers the way the WIDER FACE tools do.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,11 +10,13 @@ use super::error::{Problem, ProblemKind};
 pub struct TextStyle {
     pub crlf: bool,
     pub final_newline: bool,
+    /// The file began with a UTF-8 byte-order mark (editors on Windows write one).
+    pub bom: bool,
 }
 
 impl Default for TextStyle {
     fn default() -> Self {
-        TextStyle { crlf: false, final_newline: true }
+        TextStyle { crlf: false, final_newline: true, bom: false }
     }
 }
 
@@ -27,7 +28,10 @@ impl TextStyle {
     /// Joins finished lines with this style's line ending.
     pub fn join(self, lines: &[String]) -> String {
         let newline = self.newline();
-        let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 2).sum());
+        let mut out = String::with_capacity(lines.iter().map(|l| l.len() + 2).sum::<usize>() + 3);
+        if self.bom {
+            out.push(BOM);
+        }
         for (i, line) in lines.iter().enumerate() {
             out.push_str(line);
             if i + 1 < lines.len() || self.final_newline {
@@ -38,6 +42,13 @@ impl TextStyle {
     }
 }
 
+/// The UTF-8 byte-order mark.
+const BOM: char = '\u{feff}';
+
+/// The largest annotation file read: WIDER FACE's largest (the train split's `label.txt`) is
+/// about 10 MB; 1 GiB leaves room for any real dataset and stops a runaway file before memory does.
+pub const MAX_ANNOTATION_BYTES: u64 = 1 << 30;
+
 /// An annotation file read whole and checked to be non-empty UTF-8.
 pub struct TextFile {
     pub path: PathBuf,
@@ -47,8 +58,8 @@ pub struct TextFile {
 
 impl TextFile {
     pub fn read(path: &Path) -> Result<TextFile, Problem> {
-        let bytes =
-            fs::read(path).map_err(|e| Problem::new(path, None, ProblemKind::Unreadable { message: e.to_string() }))?;
+        let bytes = crate::fsutil::read_limited(path, MAX_ANNOTATION_BYTES)
+            .map_err(|e| Problem::new(path, None, ProblemKind::Unreadable { message: e.to_string() }))?;
         TextFile::from_bytes(path, bytes)
     }
 
@@ -62,7 +73,11 @@ impl TextFile {
             let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             Problem::new(path, Some(line), ProblemKind::InvalidUtf8 { byte: valid.len() - line_start + 1 })
         })?;
-        let style = TextStyle { crlf: text.contains("\r\n"), final_newline: text.ends_with('\n') };
+        let (text, bom) = match text.strip_prefix(BOM) {
+            Some(rest) => (rest.to_string(), true),
+            None => (text, false),
+        };
+        let style = TextStyle { crlf: text.contains("\r\n"), final_newline: text.ends_with('\n'), bom };
         Ok(TextFile { path: path.to_path_buf(), text: text.into(), style })
     }
 
@@ -130,6 +145,15 @@ pub fn check_relative_path(path: &str) -> Result<(), ProblemKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_is_read_past_and_written_back() {
+        let file = TextFile::from_bytes(Path::new("label.txt"), "\u{feff}# a.jpg\r\n1 2 3 4\r\n".into()).unwrap();
+        assert!(file.style.bom && file.style.crlf);
+        let lines: Vec<String> = file.lines().map(|(_, l)| l.to_string()).collect();
+        assert_eq!(lines, ["# a.jpg", "1 2 3 4"]);
+        assert_eq!(file.style.join(&lines), "\u{feff}# a.jpg\r\n1 2 3 4\r\n");
+    }
 
     #[test]
     fn python_float_style_keeps_a_decimal_point() {

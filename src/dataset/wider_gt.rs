@@ -57,7 +57,8 @@ pub fn parse(file: &TextFile, problems: &mut Vec<Problem>) -> (Vec<ParsedImage>,
             continue;
         };
         i += 1;
-        let mut faces = Vec::with_capacity(declared);
+        // A count read from the file never sizes an allocation by itself: at most one face per line left.
+        let mut faces = Vec::with_capacity(declared.min(lines.len() - i));
         let mut found = 0;
         while i < lines.len() && looks_like_face_line(lines[i].1.trim()) {
             let (face_line, text) = lines[i];

@@ -28,6 +28,10 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: there is no checkpoint to resume (no state.json); start the run without --resume", dir.display())]
+    NoCheckpoint { dir: PathBuf },
+    #[error("{}: the checkpoint holds a {found} network but this run trains {expected}; resume with the run's own settings or start a new run folder", path.display())]
+    OtherNetwork { path: PathBuf, found: String, expected: String },
     /// A file the run wrote itself (`state.json`, `optimizer.bin`) that cannot be read back.
     #[error("{}: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },

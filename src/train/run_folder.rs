@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use burn::optim::ModuleOptimizer;
+use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use burn::prelude::*;
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
@@ -111,13 +111,33 @@ pub struct RunState {
     pub seed: u64,
     /// The checkpoint folder, relative to the run folder.
     pub checkpoint: String,
+    /// FNV-1a of the checkpoint's `optimizer.bin`: a file changed or copied from another run is
+    /// refused instead of restarting the momentum of the parameters it does not fit. `None` in
+    /// checkpoints written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer_hash: Option<u64>,
 }
 
 impl RunState {
     /// Before the first step of a run seeded with `seed`.
     pub fn start(seed: u64) -> RunState {
-        RunState { epoch: 1, batch: 0, step: 0, seed, checkpoint: String::new() }
+        RunState { epoch: 1, batch: 0, step: 0, seed, checkpoint: String::new(), optimizer_hash: None }
     }
+}
+
+/// The largest checkpoint part read back (`optimizer.bin`: twice a ResNet50's weights, ~220 MB).
+const MAX_CHECKPOINT_PART_BYTES: u64 = 4 << 30;
+
+/// `checkpoint-<digits>`: the only names `state.json` may point at, so neither a resume nor the
+/// removal of the previous checkpoint can reach outside the run folder.
+fn is_checkpoint_name(name: &str) -> bool {
+    name.strip_prefix("checkpoint-").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// 64-bit FNV-1a: stable across builds and platforms (std's hasher is not), enough to tell one
+/// checkpoint file from another.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// A run folder.
@@ -192,16 +212,38 @@ impl RunFolder {
         device: &Device,
     ) -> Result<(RetinaFace, ModuleOptimizer, RunState), TrainError> {
         let path = self.state_path();
-        let text = std::fs::read_to_string(&path).map_err(TrainError::io("read", &path))?;
+        let text = crate::fsutil::read_text_limited(&path, 1 << 20).map_err(TrainError::io("read", &path))?;
         let state: RunState = serde_json::from_str(&text)
             .map_err(|e| TrainError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        if !is_checkpoint_name(&state.checkpoint) {
+            let message =
+                format!("names {:?}, not a checkpoint folder of this run (checkpoint-<step>)", state.checkpoint);
+            return Err(TrainError::Corrupt { path, message });
+        }
         let dir = self.dir.join(&state.checkpoint);
         let model = load_model(&dir.join("model.bpk"), device)?;
         let optim_path = dir.join("optimizer.bin");
-        let bytes = std::fs::read(&optim_path).map_err(TrainError::io("read", &optim_path))?;
-        let optim = optimizer.build().from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| {
-            TrainError::Corrupt { path: optim_path, message: format!("cannot restore the optimiser: {e}") }
-        })?;
+        let bytes = crate::fsutil::read_limited(&optim_path, MAX_CHECKPOINT_PART_BYTES)
+            .map_err(TrainError::io("read", &optim_path))?;
+        let corrupt = |message: String| TrainError::Corrupt { path: optim_path.clone(), message };
+        if state.optimizer_hash.is_some_and(|h| h != fnv1a(&bytes)) {
+            return Err(corrupt(
+                "is not the file this checkpoint wrote (changed, damaged or copied from another run)".into(),
+            ));
+        }
+        let record = OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| corrupt(format!("cannot restore the optimiser: {e}")))?;
+        let saved = record.len();
+        let optim = optimizer.build().load_record(record);
+        // burn skips the state of parameters it cannot match (another network's file) and would
+        // silently restart their momentum: every state saved must find its parameter.
+        let restored = optim.to_record().len();
+        if restored != saved {
+            return Err(corrupt(format!(
+                "only {restored} of the {saved} optimiser states fit this checkpoint's network: the file belongs \
+                 to another run"
+            )));
+        }
         Ok((model, optim, state))
     }
 
@@ -224,15 +266,57 @@ impl RunFolder {
             message: format!("cannot save the optimiser: {e}"),
         })?;
         write_atomic(&optim_path, &bytes).map_err(TrainError::io("write", &optim_path))?;
+        state.optimizer_hash = Some(fnv1a(&bytes));
         let previous = std::mem::replace(&mut state.checkpoint, name);
         let path = self.state_path();
         let json = serde_json::to_string_pretty(state)
             .map_err(|e| TrainError::Corrupt { path: path.clone(), message: e.to_string() })?;
         write_atomic(&path, json.as_bytes()).map_err(TrainError::io("write", &path))?;
-        if !previous.is_empty() && previous != state.checkpoint {
+        if is_checkpoint_name(&previous) && previous != state.checkpoint {
             let _ = std::fs::remove_dir_all(self.dir.join(previous));
         }
         Ok(dir)
+    }
+
+    /// Removes what a killed run can leave behind, inside this folder only: temporary files of
+    /// interrupted atomic writes, and checkpoint folders `state.json` no longer points at (the
+    /// previous one, when the kill came between the new `state.json` and its removal). Returns
+    /// what it removed.
+    pub fn clean_leftovers(&self) -> Vec<PathBuf> {
+        let current = std::fs::read_to_string(self.state_path())
+            .ok()
+            .and_then(|t| serde_json::from_str::<RunState>(&t).ok())
+            .map(|s| s.checkpoint)
+            // Only a state that names a checkpoint that is there decides what is an orphan: a
+            // damaged state.json must not cost the run its checkpoints.
+            .filter(|c| is_checkpoint_name(c) && self.dir.join(c).is_dir());
+        let mut removed = Vec::new();
+        let entries = |dir: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(dir).map_or_else(|_| Vec::new(), |e| e.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        };
+        let is_temp = |path: &Path| {
+            path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.') && n.contains(".tmp-"))
+        };
+        for path in entries(&self.dir) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let real_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+            if is_temp(&path) && std::fs::remove_file(&path).is_ok() {
+                removed.push(path);
+            } else if real_dir && is_checkpoint_name(&name) {
+                if current.as_ref().is_some_and(|c| *c != name) {
+                    if std::fs::remove_dir_all(&path).is_ok() {
+                        removed.push(path);
+                    }
+                } else {
+                    for inner in entries(&path) {
+                        if is_temp(&inner) && std::fs::remove_file(&inner).is_ok() {
+                            removed.push(inner);
+                        }
+                    }
+                }
+            }
+        }
+        removed
     }
 
     /// Writes the final model.
@@ -253,21 +337,56 @@ impl EventLog {
         EventLog { sender, file: None }
     }
 
-    /// From now on, also appends every event to the folder's `metrics.jsonl`.
+    /// From now on, also appends every event to the folder's `metrics.jsonl`. A last line left
+    /// half-written by a killed run is cut first, so the next event starts a line of its own.
     pub fn append_to(&mut self, folder: &RunFolder) -> Result<(), TrainError> {
         let path = folder.metrics_path();
-        let file =
-            std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(TrainError::io("open", &path))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(TrainError::io("open", &path))?;
+        cut_partial_line(&file).map_err(TrainError::io("repair", &path))?;
         self.file = Some(file);
         Ok(())
     }
 
+    /// Sends `event` and appends it as one line, in one write: a kill leaves whole lines and at
+    /// most a partial last one (which the next run cuts).
     pub fn send(&mut self, event: TrainEvent) {
-        if let (Some(file), Ok(line)) = (&mut self.file, serde_json::to_string(&event)) {
-            let _ = writeln!(file, "{line}");
+        if let (Some(file), Ok(mut line)) = (&mut self.file, serde_json::to_string(&event)) {
+            line.push('\n');
+            let _ = file.write_all(line.as_bytes()).and_then(|()| file.flush());
         }
         let _ = self.sender.send(event);
     }
+}
+
+/// Truncates `file` after its last newline (an empty file or one ending in a newline is left).
+fn cut_partial_line(mut file: &std::fs::File) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    // Look back in blocks: an event line is a few hundred bytes.
+    let mut end = len;
+    let mut block = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let chunk = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    file.set_len(0)
 }
 
 /// Plot series, each a list of `[x, y]`.
@@ -438,6 +557,44 @@ mod tests {
         std::fs::write(&path, line(&step(7))).unwrap();
         run.refresh().unwrap();
         assert_eq!(run.curves.losses["total"], vec![[7.0, 3.0]], "a rewritten file starts over");
+    }
+
+    #[test]
+    fn a_half_written_last_event_is_cut_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = RunFolder::new(dir.path());
+        let whole = serde_json::to_string(&step(1)).unwrap() + "\n";
+        std::fs::write(folder.metrics_path(), whole.clone() + &whole[..25]).unwrap();
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let mut log = EventLog::unwritten(tx);
+        log.append_to(&folder).unwrap();
+        log.send(step(2));
+        let events = folder.read_metrics().unwrap();
+        assert_eq!(events, vec![step(1), step(2)], "the partial line is gone, the new event whole");
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_run_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = RunFolder::new(dir.path().join("run"));
+        let root = folder.dir();
+        for d in ["checkpoint-00000004", "checkpoint-00000008", "notes"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let mut state = RunState::start(1);
+        state.checkpoint = "checkpoint-00000008".into();
+        std::fs::write(folder.state_path(), serde_json::to_string(&state).unwrap()).unwrap();
+        std::fs::write(root.join(".state.json.tmp-1-00ff"), b"x").unwrap();
+        std::fs::write(root.join("checkpoint-00000008/.optimizer.bin.tmp-1-ab"), b"x").unwrap();
+        std::fs::write(root.join("keep.txt"), b"mine").unwrap();
+        let removed = folder.clean_leftovers();
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert!(!root.join("checkpoint-00000004").exists() && root.join("checkpoint-00000008").exists());
+        assert!(root.join("notes").exists() && root.join("keep.txt").exists());
+        state.checkpoint = "../run".into();
+        std::fs::write(folder.state_path(), serde_json::to_string(&state).unwrap()).unwrap();
+        assert!(folder.clean_leftovers().is_empty(), "a bad state.json removes no checkpoint");
+        assert!(root.join("checkpoint-00000008").exists());
     }
 
     #[test]

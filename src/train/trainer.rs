@@ -52,19 +52,44 @@ impl TrainerHandle {
 /// the start (an unreadable dataset, a lost device) arrives as a [`TrainEvent::Error`].
 pub fn spawn(config: TrainConfig, resume: bool) -> Result<TrainerHandle, TrainError> {
     let resolved = config.resolve()?;
+    if resume && !RunFolder::new(&config.out).has_checkpoint() {
+        return Err(TrainError::NoCheckpoint { dir: config.out.clone() });
+    }
     let (events_tx, events) = unbounded();
     let (control, control_rx) = unbounded();
-    let thread = std::thread::spawn(move || {
-        let mut log = EventLog::unwritten(events_tx);
-        if let Err(err) = run(&config, resolved, resume, &mut log, &control_rx) {
-            log.send(TrainEvent::Error { message: err.to_string() });
-        }
-    });
+    let out = config.out.clone();
+    let thread = std::thread::Builder::new()
+        .name("trainer".into())
+        .spawn(move || {
+            let mut log = EventLog::unwritten(events_tx);
+            let outcome = catch_panic(|| run(&config, resolved, resume, &mut log, &control_rx));
+            if let Err(message) = outcome {
+                log.send(TrainEvent::Error { message });
+            }
+        })
+        .map_err(TrainError::io("start the trainer thread for", out))?;
     Ok(TrainerHandle { events, control, thread: Some(thread) })
 }
 
+/// Runs `work`; its error, or a panic in it (a bug, or a library's on input it should have
+/// refused), becomes the message of an error event: a crashed trainer is never a success.
+fn catch_panic(work: impl FnOnce() -> Result<(), TrainError>) -> Result<(), String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(payload) => {
+            let cause = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown cause".into());
+            Err(format!("the trainer stopped on an internal error: {cause}"))
+        }
+    }
+}
+
 /// The model, optimiser and position a run starts from: its last checkpoint when resuming, else
-/// fresh weights from the run's seed (and the backbone weights, if given).
+/// fresh weights from the run's seed (and the backbone weights, if given). A checkpoint of
+/// another network (the run's settings changed) is an error, never a silent fresh start.
 fn start_or_resume(
     config: &TrainConfig,
     model_config: &RetinaFaceConfig,
@@ -72,8 +97,16 @@ fn start_or_resume(
     resume: bool,
     device: &Device,
 ) -> Result<(RetinaFace, ModuleOptimizer, RunState), TrainError> {
-    if resume && folder.has_checkpoint() {
-        return folder.read_checkpoint(&config.optimizer, device);
+    if resume {
+        let (model, optim, state) = folder.read_checkpoint(&config.optimizer, device)?;
+        if model.config != *model_config {
+            return Err(TrainError::OtherNetwork {
+                path: folder.dir().join(&state.checkpoint),
+                found: model.config.preset.clone(),
+                expected: model_config.preset.clone(),
+            });
+        }
+        return Ok((model, optim, state));
     }
     // The run's seed fixes the initial weights too, not only the data order and augmentation.
     device.seed(config.seed);
@@ -93,6 +126,13 @@ fn run(
 ) -> Result<(), TrainError> {
     let folder = RunFolder::new(&config.out);
     folder.create(config)?;
+    if resume {
+        for path in folder.clean_leftovers() {
+            log.send(TrainEvent::Warning {
+                message: format!("removed {}, left by an interrupted run", path.display()),
+            });
+        }
+    }
     log.append_to(&folder)?;
 
     let (dataset, _) = Dataset::open(&config.data)?;
@@ -405,6 +445,67 @@ mod tests {
         let message = spawn(unknown, false).err().expect("refused before the thread starts").to_string();
         assert!(message.contains("\"focal\"") && message.contains("pytorch-retinaface"), "{message}");
         assert!(!dir.path().join("run2").exists(), "nothing written for a refused config");
+    }
+
+    fn finish(config: TrainConfig, resume: bool) -> Result<(), String> {
+        let handle = spawn(config, resume).map_err(|e| e.to_string())?;
+        let mut error = None;
+        for event in handle.events.iter() {
+            if let TrainEvent::Error { message } = event {
+                error = Some(message);
+            }
+        }
+        handle.join();
+        error.map_or(Ok(()), Err)
+    }
+
+    /// `--resume` says what it does: nothing to resume, a state file pointing outside the run, an
+    /// optimiser of another network: errors naming the file, never a silent fresh start.
+    #[test]
+    fn resume_refuses_what_it_cannot_resume_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        generate(&data, &SynthConfig::new(4, 2)).unwrap();
+        let one_step = |out: &str, width: Option<f32>| TrainConfig {
+            max_steps: Some(1),
+            width,
+            ..config(&data, &dir.path().join(out))
+        };
+        let err = spawn(one_step("run", None), true).err().unwrap().to_string();
+        assert!(err.contains("no checkpoint to resume"), "{err}");
+        finish(one_step("run", None), false).unwrap();
+        finish(one_step("other", Some(0.5)), false).unwrap();
+        let run = RunFolder::new(dir.path().join("run"));
+        let read_state = |folder: &RunFolder| -> RunState {
+            serde_json::from_str(&std::fs::read_to_string(folder.state_path()).unwrap()).unwrap()
+        };
+        let resumed = TrainConfig { max_steps: Some(2), ..one_step("run", None) };
+        finish(resumed.clone(), true).unwrap();
+        let good = read_state(&run);
+        assert_eq!(good.step, 2, "resumed from step 1");
+
+        let escaping = RunState { checkpoint: "../other".into(), ..good.clone() };
+        std::fs::write(run.state_path(), serde_json::to_string(&escaping).unwrap()).unwrap();
+        let err = finish(resumed.clone(), true).unwrap_err();
+        assert!(err.contains("state.json") && err.contains("not a checkpoint folder"), "{err}");
+
+        std::fs::write(run.state_path(), serde_json::to_string(&good).unwrap()).unwrap();
+        let other = RunFolder::new(dir.path().join("other"));
+        let theirs = other.dir().join(read_state(&other).checkpoint).join("optimizer.bin");
+        std::fs::copy(theirs, run.dir().join(&good.checkpoint).join("optimizer.bin")).unwrap();
+        let err = finish(resumed, true).unwrap_err();
+        assert!(err.contains("optimizer.bin") && err.contains("another run"), "{err}");
+        std::fs::write(run.dir().join(&good.checkpoint).join("optimizer.bin"), b"\x00garbage").unwrap();
+        let err = finish(TrainConfig { max_steps: Some(3), ..one_step("run", None) }, true).unwrap_err();
+        assert!(err.contains("optimizer.bin"), "{err}");
+    }
+
+    #[test]
+    fn a_panic_in_the_trainer_is_an_error_not_a_success() {
+        let message = catch_panic(|| panic!("index out of bounds")).unwrap_err();
+        assert!(message.contains("internal error") && message.contains("index out of bounds"), "{message}");
+        assert_eq!(catch_panic(|| Ok(())), Ok(()));
+        assert!(catch_panic(|| Err(TrainError::Diverged)).unwrap_err().contains("non-finite"));
     }
 
     #[test]

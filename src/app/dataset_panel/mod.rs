@@ -4,9 +4,11 @@
 mod canvas;
 mod filters;
 mod inspector;
+mod recovery;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use egui::{Key, Modifiers};
 use image::RgbImage;
@@ -14,6 +16,7 @@ use image::RgbImage;
 use canvas::Drag;
 pub use canvas::Tool;
 pub use filters::{Filters, Tri};
+pub use recovery::PendingRecovery;
 
 use super::edit::{EditHistory, ImageRef, faces};
 use super::jobs::{Jobs, Task};
@@ -62,6 +65,19 @@ pub struct DatasetPanel {
     /// Faces drawn over the image in the last frame.
     pub drawn_faces: usize,
     pub request: Option<DatasetRequest>,
+    /// Where the recovery files of unsaved edits go (see `recovery`): the user's state folder by
+    /// default; tests point it at a temporary folder so that they never write into the home.
+    pub recovery_dir: PathBuf,
+    /// An earlier session's unsaved edits found for the dataset just opened, until the user
+    /// answers.
+    pending_recovery: Option<PendingRecovery>,
+    /// The history revision the recovery file is in step with (written then, or removed on
+    /// purpose); `None` has the next frame check.
+    recovery_revision: Option<u64>,
+    /// The last write, so that the file is written at most every few seconds.
+    recovery_written_at: Option<Instant>,
+    /// A failed write was reported; further failures are not, until a write succeeds.
+    recovery_failed: bool,
 }
 
 impl DatasetPanel {
@@ -92,6 +108,11 @@ impl DatasetPanel {
             color_by: ColorBy::default(),
             drawn_faces: 0,
             request: None,
+            recovery_dir: recovery::default_recovery_dir(),
+            pending_recovery: None,
+            recovery_revision: None,
+            recovery_written_at: None,
+            recovery_failed: false,
         }
     }
 
@@ -118,12 +139,14 @@ impl DatasetPanel {
         self.loading = Some((path.to_path_buf(), task));
     }
 
-    /// Writes the edited annotation files (atomically, keeping `.bak` copies).
+    /// Writes the edited annotation files (atomically, keeping `.bak` copies); the recovery file
+    /// of the edits goes.
     pub fn save(&mut self) -> bool {
         let Some(dataset) = &self.dataset else { return false };
         match dataset.save() {
             Ok(written) => {
                 self.history.mark_saved();
+                self.remove_recovery();
                 self.notices.info(format!("Saved {} annotation file(s)", written.len()));
                 true
             }
@@ -168,7 +191,8 @@ impl DatasetPanel {
         self.selected.map(|index| ImageRef { split: self.split, index })
     }
 
-    /// Background work that finished: a loaded dataset, a decoded image.
+    /// Background work that finished: a loaded dataset, a decoded image; the recovery file kept
+    /// in step with the edits.
     pub fn logic(&mut self, ctx: &egui::Context) {
         self.thumbnails.update(ctx);
         if let Some((path, task)) = &self.loading
@@ -197,6 +221,7 @@ impl DatasetPanel {
                     self.shown_image = None;
                     self.view.clear();
                     self.select_image(None);
+                    self.recovery_on_open();
                     self.opened = Some(path);
                 }
                 Err(err) => self.notices.error(format!("Cannot open {}: {err}", path.display())),
@@ -221,6 +246,7 @@ impl DatasetPanel {
         }
         self.refilter();
         self.request_image(ctx);
+        self.keep_recovery(ctx);
     }
 
     fn refilter(&mut self) {
