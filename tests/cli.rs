@@ -393,3 +393,83 @@ fn the_ablation_study_trains_every_variant_and_writes_its_table() {
     assert!(again.status.success(), "{stderr}");
     assert_eq!(stderr.matches("already trained").count(), 2, "{stderr}");
 }
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Out-of-range arguments are refused where they are parsed, before any work (no model is even
+/// read: the weights file does not exist).
+#[test]
+fn out_of_range_arguments_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("p.png");
+    image::RgbImage::new(8, 8).save(&photo).unwrap();
+    let photo = photo.to_str().unwrap();
+    for (flag, value, needle) in [
+        ("--conf", "1.5", "from 0 to 1"),
+        ("--nms", "-0.1", "from 0 to 1"),
+        ("--batch", "0", "at least 1"),
+        ("--top-k", "0", "at least 1"),
+        ("--scale", "0", "above 0"),
+        ("--scale", "1e9", "at most 8"),
+        ("--max-size", "0", "0"),
+    ] {
+        let out = facestudio(&["detect", photo, "--weights", "missing.bpk", &format!("{flag}={value}")]);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(stderr(&out).contains(needle) && stderr(&out).contains(flag), "{flag} {value}: {}", stderr(&out));
+    }
+    let data = dir.path().join("data");
+    synth(&data);
+    for (flag, value, needle) in
+        [("--batch", "0", "batch"), ("--epochs", "0", "epochs"), ("--image-size", "100", "multiple of 64")]
+    {
+        let run = dir.path().join("run");
+        let out = facestudio(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--preset",
+            "seed-full",
+            "--out",
+            run.to_str().unwrap(),
+            flag,
+            value,
+        ]);
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(stderr(&out).contains(needle), "{flag} {value}: {}", stderr(&out));
+        assert!(!run.exists(), "nothing written for a refused run");
+    }
+}
+
+/// `dataset synth` never writes over a folder that holds files unless told to.
+#[test]
+fn synth_refuses_a_folder_that_holds_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.txt"), b"keep").unwrap();
+    let out = facestudio(&["dataset", "synth", "--out", dir.path().to_str().unwrap(), "--images", "4"]);
+    assert!(!out.status.success() && stderr(&out).contains("already holds files"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let forced = facestudio(&["dataset", "synth", "--out", dir.path().to_str().unwrap(), "--images", "4", "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(std::fs::read(dir.path().join("mine.txt")).unwrap(), b"keep");
+}
+
+/// Two photos whose results would share files under `--out` are refused, listing them.
+#[test]
+fn detect_out_refuses_photos_whose_results_would_clash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut photos = Vec::new();
+    for sub in ["a/event", "b/event"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        let photo = dir.path().join(sub).join("1.png");
+        image::RgbImage::new(8, 8).save(&photo).unwrap();
+        photos.push(photo.to_str().unwrap().to_string());
+    }
+    let out_dir = dir.path().join("out");
+    let out =
+        facestudio(&["detect", &photos[0], &photos[1], "--weights", "missing.bpk", "--out", out_dir.to_str().unwrap()]);
+    let text = stderr(&out);
+    assert!(!out.status.success() && text.contains("a/event/1.png") && text.contains("b/event/1.png"), "{text}");
+    assert!(!out_dir.exists());
+}

@@ -393,6 +393,18 @@ impl DetectPanel {
     pub fn export(&mut self, indexes: &[usize]) -> usize {
         let out = PathBuf::from(self.export_dir.trim());
         let filter = self.filter();
+        let chosen: Vec<PathBuf> = indexes.iter().filter_map(|&i| self.photos.get(i).map(|p| p.path.clone())).collect();
+        let clashes = crate::detect::output_clashes(&out, &chosen);
+        if let Some((file, photos)) = clashes.first() {
+            let photos: Vec<String> = photos.iter().map(|p| p.display().to_string()).collect();
+            self.notices.error(format!(
+                "Not exported: {} photo group(s) would share result files ({} for {}); export them into separate folders",
+                clashes.len(),
+                file.display(),
+                photos.join(", ")
+            ));
+            return 0;
+        }
         let mut written = 0;
         for &i in indexes {
             let Some(photo) = self.photos.get(i) else { continue };

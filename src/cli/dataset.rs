@@ -30,6 +30,9 @@ pub enum DatasetCommand {
         images: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Write into a folder that already holds files (annotation files keep a .bak copy).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -60,8 +63,8 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        DatasetCommand::Synth { out, images, seed } => {
-            let summary = generate(&out, &SynthConfig::new(images, seed))?;
+        DatasetCommand::Synth { out, images, seed, force } => {
+            let summary = generate(&out, &SynthConfig { overwrite: force, ..SynthConfig::new(images, seed) })?;
             println!("wrote {} images with {} faces to {}", summary.images, summary.faces, summary.root.display());
             Ok(ExitCode::SUCCESS)
         }

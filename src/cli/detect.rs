@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use facestudio::detect::{
     CandidateLimits, Detector, ExportFormat, FaceFilter, ImageDetections, InputSize, Outcome, RunOptions,
-    collect_images, run_over,
+    collect_images, output_clashes, run_over,
 };
 use facestudio::model::{DeviceChoice, PRESETS};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -29,28 +29,28 @@ pub struct DetectArgs {
     #[arg(long)]
     stage: Option<usize>,
     /// Keep faces scoring strictly above this.
-    #[arg(long, default_value_t = FaceFilter::EVALUATION.confidence)]
+    #[arg(long, default_value_t = FaceFilter::EVALUATION.confidence, value_parser = super::unit_interval)]
     conf: f32,
     /// NMS IoU threshold.
-    #[arg(long, default_value_t = FaceFilter::EVALUATION.nms_threshold)]
+    #[arg(long, default_value_t = FaceFilter::EVALUATION.nms_threshold, value_parser = super::unit_interval)]
     nms: f32,
     /// Candidates kept before NMS.
-    #[arg(long, default_value_t = CandidateLimits::EVALUATION.top_k)]
+    #[arg(long, default_value_t = CandidateLimits::EVALUATION.top_k, value_parser = super::at_least_one)]
     top_k: usize,
     /// Faces kept after NMS.
-    #[arg(long, default_value_t = FaceFilter::EVALUATION.keep_top_k)]
+    #[arg(long, default_value_t = FaceFilter::EVALUATION.keep_top_k, value_parser = super::at_least_one)]
     keep_top_k: usize,
     /// Shrink photos so the longer side is at most this (default: original size).
-    #[arg(long, conflicts_with = "scale")]
+    #[arg(long, conflicts_with = "scale", value_parser = clap::value_parser!(u32).range(1..))]
     max_size: Option<u32>,
-    /// Scale photos by this factor before detection.
-    #[arg(long)]
+    /// Scale photos by this factor before detection (0 < F ≤ 8).
+    #[arg(long, value_parser = super::photo_scale)]
     scale: Option<f32>,
     /// cpu, wgpu[:N] or cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// Photos of the same size run through the network together, this many at a time.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = super::at_least_one)]
     batch: usize,
     /// Write per-image files here instead of JSON lines on stdout.
     #[arg(long)]
@@ -62,6 +62,27 @@ pub struct DetectArgs {
 
 pub fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let images = collect_images(&args.inputs)?;
+    if let Some(out) = &args.out {
+        let clashes = output_clashes(out, &images);
+        if !clashes.is_empty() {
+            let shown: Vec<String> = clashes
+                .iter()
+                .take(10)
+                .map(|(file, photos)| {
+                    let photos: Vec<String> = photos.iter().map(|p| p.display().to_string()).collect();
+                    format!("  {}: {}", file.display(), photos.join(", "))
+                })
+                .collect();
+            anyhow::bail!(
+                "{} result file(s) under {} would hold several photos' results (same folder name and file stem); \
+                 detect them in separate runs or into separate --out folders:\n{}{}",
+                clashes.len(),
+                out.display(),
+                shown.join("\n"),
+                if clashes.len() > 10 { format!("\n  … and {} more", clashes.len() - 10) } else { String::new() }
+            );
+        }
+    }
     let detector = Detector::load(&args.weights, args.preset.as_deref(), args.device)?.with_stage(args.stage)?;
     let filter = FaceFilter {
         confidence: args.conf,

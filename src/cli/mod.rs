@@ -21,6 +21,11 @@ use clap::{CommandFactory, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// The most pixels a photo may have, decoded or scaled for the network (default 50000000;
+    /// also FACESTUDIO_MAX_PIXELS): larger ones are an error naming the file, not an
+    /// out-of-memory abort.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    max_pixels: Option<u64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -48,6 +53,12 @@ enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let from_env = std::env::var("FACESTUDIO_MAX_PIXELS").ok().map(|v| {
+        v.trim().parse::<u64>().map_err(|_| anyhow::anyhow!("FACESTUDIO_MAX_PIXELS: expected a number, got {v:?}"))
+    });
+    if let Some(limit) = cli.max_pixels.map(Ok).or(from_env).transpose()? {
+        facestudio::detect::set_max_pixels(limit);
+    }
     match cli.command {
         Some(Command::Dataset(command)) => dataset::run(command),
         Some(Command::Eval(args)) => eval::run(args),
@@ -82,4 +93,31 @@ fn studio(_paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     );
     Cli::command().print_help()?;
     Ok(ExitCode::FAILURE)
+}
+
+/// A threshold in [0, 1] (`--conf`, `--nms`).
+fn unit_interval(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a number from 0 to 1, got {text:?}")),
+    }
+}
+
+/// A count of at least 1 (`--batch`, `--top-k`).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!("expected a whole number of at least 1, got {text:?}")),
+    }
+}
+
+/// The largest `--scale`: more would only blow a photo up into a network input of gigabytes.
+const MAX_PHOTO_SCALE: f32 = 8.0;
+
+/// A photo scale factor in (0, `MAX_PHOTO_SCALE`].
+fn photo_scale(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if v > 0.0 && v <= MAX_PHOTO_SCALE => Ok(v),
+        _ => Err(format!("expected a scale above 0 and at most {MAX_PHOTO_SCALE}, got {text:?}")),
+    }
 }

@@ -100,6 +100,8 @@ pub enum DatasetError {
     NotFound { root: PathBuf, looked_for: String },
     #[error("{}", summarize(.0))]
     Invalid(Vec<Problem>),
+    #[error("{} already holds files: give an empty or new folder (or --force to write over it, keeping .bak copies of the annotation files)", .0.display())]
+    NotEmpty(PathBuf),
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot read {}: {source}", path.display())]

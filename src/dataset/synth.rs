@@ -25,6 +25,9 @@ pub struct SynthConfig {
     /// Image sizes are drawn between these (inclusive), as width × height.
     pub min_size: (u32, u32),
     pub max_size: (u32, u32),
+    /// Write into a folder that already holds files (the annotation files replaced keep a
+    /// `.bak`); without it such a folder is refused, so a dataset is never overwritten by mistake.
+    pub overwrite: bool,
 }
 
 impl SynthConfig {
@@ -36,6 +39,7 @@ impl SynthConfig {
             seed,
             min_size: (256, 192),
             max_size: (384, 320),
+            overwrite: false,
         }
     }
 }
@@ -58,6 +62,10 @@ const TEMPLATE: [(f32, f32); 5] = [(0.32, 0.40), (0.68, 0.40), (0.50, 0.60), (0.
 /// Writes the official tree (`WIDER_{train,val}/images`, `wider_face_split/…_bbx_gt.txt`) and
 /// the RetinaFace labels (`retinaface_gt_v1.1/{train,val}/label.txt`) under `out`.
 pub fn generate(out: &Path, config: &SynthConfig) -> Result<SynthSummary, DatasetError> {
+    let occupied = std::fs::read_dir(out).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied && !config.overwrite {
+        return Err(DatasetError::NotEmpty(out.to_path_buf()));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut summary = SynthSummary { root: out.to_path_buf(), images: 0, faces: 0 };
     for (kind, count) in [(SplitKind::Train, config.train_images), (SplitKind::Val, config.val_images)] {
@@ -101,7 +109,7 @@ fn random_scene(i: usize, config: &SynthConfig, rng: &mut ChaCha8Rng) -> Scene {
 fn write_text(path: &Path, text: &str) -> Result<(), DatasetError> {
     let write = || {
         std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-        crate::fsutil::write_atomic(path, text.as_bytes())
+        crate::fsutil::write_atomic_with_backup(path, text.as_bytes())
     };
     write().map_err(|source| DatasetError::Write { path: path.to_path_buf(), source })
 }

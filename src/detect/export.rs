@@ -80,8 +80,7 @@ impl ImageDetections {
     /// Where this image's files go: `<out>/<event>/<stem>.<ext>`, the event being the image's
     /// folder name (as WIDER lays images out), so the WIDER files feed `facestudio eval --pred <out>`.
     pub fn output_path(&self, out: &Path, extension: &str) -> PathBuf {
-        let event = self.image.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
-        out.join(event.unwrap_or_else(|| "images".into())).join(format!("{}.{extension}", stem(&self.image)))
+        output_path(out, &self.image, extension)
     }
 
     /// Writes the requested formats (atomically) and returns the files written. `photo` is needed
@@ -114,6 +113,24 @@ impl ImageDetections {
         }
         Ok(written)
     }
+}
+
+/// Where the results of `image` go under `out`: `<out>/<the photo's folder name>/<stem>.<ext>`
+/// (the WIDER submission layout, `<event>/<name>.txt`).
+pub fn output_path(out: &Path, image: &Path, extension: &str) -> PathBuf {
+    let event = image.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+    out.join(event.unwrap_or_else(|| "images".into())).join(format!("{}.{extension}", stem(image)))
+}
+
+/// Photos whose results would land in the same files under `out` (`a/x/1.jpg` and `b/x/1.jpg`,
+/// or `1.jpg` and `1.png`): each clash once, with the photos, so nothing is written over another
+/// photo's results.
+pub fn output_clashes(out: &Path, images: &[PathBuf]) -> Vec<(PathBuf, Vec<PathBuf>)> {
+    let mut by_output: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = std::collections::BTreeMap::new();
+    for image in images {
+        by_output.entry(output_path(out, image, "*")).or_default().push(image.clone());
+    }
+    by_output.into_iter().filter(|(_, photos)| photos.len() > 1).collect()
 }
 
 fn stem(path: &Path) -> String {

@@ -2,8 +2,9 @@
 //! model config asks for.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
 use super::postprocess::ImageFromInput;
 use crate::model::{ChannelOrder, InputNormalization};
@@ -17,6 +18,38 @@ pub enum ImageError {
     Decode { path: PathBuf, message: String },
     #[error("{} does not exist", .0.display())]
     Missing(PathBuf),
+    #[error(
+        "{}: {width}×{height} is {} megapixels, more than the {} allowed (--max-pixels N, or FACESTUDIO_MAX_PIXELS in the studio, raises it)",
+        path.display(), (*width as u64 * *height as u64).div_ceil(1_000_000), limit.div_ceil(1_000_000)
+    )]
+    TooLarge { path: PathBuf, width: u32, height: u32, limit: u64 },
+}
+
+/// The most pixels a photo may have, decoded or as scaled for the network: 50 megapixels (a
+/// 8160 × 6120 phone photo). Its network input takes 12 bytes a pixel (three f32 channels), so
+/// this bounds one photo's memory to about 600 MB; a 20000² PNG or a forged 100000² header is an
+/// error before anything is allocated.
+pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
+
+static MAX_PIXELS: AtomicU64 = AtomicU64::new(DEFAULT_MAX_PIXELS);
+
+/// The pixel limit in force (see [`DEFAULT_MAX_PIXELS`]).
+pub fn max_pixels() -> u64 {
+    MAX_PIXELS.load(Ordering::Relaxed)
+}
+
+/// Raises (or lowers) the pixel limit for this process: `--max-pixels`, `FACESTUDIO_MAX_PIXELS`.
+pub fn set_max_pixels(limit: u64) {
+    MAX_PIXELS.store(limit.max(1), Ordering::Relaxed);
+}
+
+/// An error when `width × height` exceeds the pixel limit.
+pub fn check_pixels(path: &Path, width: u32, height: u32) -> Result<(), ImageError> {
+    let limit = max_pixels();
+    if u64::from(width) * u64::from(height) > limit {
+        return Err(ImageError::TooLarge { path: path.to_path_buf(), width, height, limit });
+    }
+    Ok(())
 }
 
 /// File extensions of the photos `collect_images` picks up in folders.
@@ -58,16 +91,25 @@ pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, ImageError> {
     Ok(images)
 }
 
+/// The largest photo file read (a 50-megapixel PNG is well under it).
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
 /// Decodes a JPEG/PNG/WebP/BMP file and turns it upright as its EXIF orientation says, so that
-/// boxes are in the pixels a person sees. The image crate's default memory limits turn a huge or
-/// malicious file into an error instead of an allocation failure.
+/// boxes are in the pixels a person sees. The header's size is checked against the pixel limit
+/// ([`max_pixels`]) before anything is decoded, the decoder's own allocations are bounded too,
+/// and a FIFO or folder in place of the file is an error, not a blocked read.
 pub fn load_image(path: &Path) -> Result<RgbImage, ImageError> {
+    let open_error = |source| ImageError::Open { path: path.to_path_buf(), source };
     let decode_error = |e: image::ImageError| ImageError::Decode { path: path.to_path_buf(), message: e.to_string() };
-    let reader = ImageReader::open(path)
-        .map_err(|source| ImageError::Open { path: path.to_path_buf(), source })?
-        .with_guessed_format()
-        .map_err(|source| ImageError::Open { path: path.to_path_buf(), source })?;
+    let bytes = crate::fsutil::read_limited(path, MAX_FILE_BYTES).map_err(open_error)?;
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(open_error)?;
+    let mut limits = Limits::default();
+    // RGBA8 of the largest photo allowed, and room for a decoder's working buffers.
+    limits.max_alloc = Some(max_pixels().saturating_mul(8));
+    reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(path, width, height)?;
     let orientation = decoder.orientation().map_err(decode_error)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     image.apply_orientation(orientation);
@@ -86,6 +128,19 @@ pub enum InputSize {
     MaxSize(u32),
 }
 
+impl InputSize {
+    /// The network input's size for a `width × height` photo (at least 1 × 1).
+    pub fn applied(self, width: u32, height: u32) -> (u32, u32) {
+        let factor = match self {
+            InputSize::Original => 1.0,
+            InputSize::Scale(f) => f,
+            InputSize::MaxSize(max) => (max as f32 / width.max(height) as f32).min(1.0),
+        };
+        let side = |s: u32| ((s as f32 * factor).round().clamp(1.0, u32::MAX as f32)) as u32;
+        (side(width), side(height))
+    }
+}
+
 /// A preprocessed image: CHW floats in the model's channel order and normalisation.
 #[derive(Clone, Debug)]
 pub struct NetworkInput {
@@ -98,12 +153,7 @@ pub struct NetworkInput {
 /// Resizes (bilinear) as `size` asks and normalises: `(pixel · scale − mean) / std` per channel.
 pub fn preprocess(image: &RgbImage, size: InputSize, norm: &InputNormalization) -> NetworkInput {
     let (w, h) = image.dimensions();
-    let factor = match size {
-        InputSize::Original => 1.0,
-        InputSize::Scale(f) => f,
-        InputSize::MaxSize(max) => (max as f32 / w.max(h) as f32).min(1.0),
-    };
-    let (nw, nh) = (((w as f32 * factor).round() as u32).max(1), ((h as f32 * factor).round() as u32).max(1));
+    let (nw, nh) = size.applied(w, h);
     let resized;
     let source = if (nw, nh) == (w, h) {
         image
@@ -184,6 +234,57 @@ mod tests {
         exif.extend([6, 0, 0, 0]);
         exif.extend(0u32.to_le_bytes());
         exif
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffffu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    /// A PNG that claims 100000 × 100000 pixels (its header is all there is): an error naming
+    /// the file and the limit, found before any pixel buffer exists.
+    #[test]
+    fn a_huge_header_is_refused_before_decoding() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.png");
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend(100_000u32.to_be_bytes());
+        ihdr.extend(100_000u32.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(13u32.to_be_bytes());
+        png.extend(&ihdr);
+        png.extend(crc32(&ihdr).to_be_bytes());
+        for chunk in [b"IDAT", b"IEND"] {
+            png.extend(0u32.to_be_bytes());
+            png.extend(chunk);
+            png.extend(crc32(chunk).to_be_bytes());
+        }
+        std::fs::write(&path, png).unwrap();
+        let err = load_image(&path).unwrap_err();
+        assert!(matches!(err, ImageError::TooLarge { width: 100_000, .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("huge.png") && text.contains("--max-pixels"), "{text}");
+        assert_eq!(InputSize::Scale(8.0).applied(4000, 3000), (32_000, 24_000));
+        assert!(check_pixels(&path, 32_000, 24_000).is_err(), "a scaled-up input is checked too");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_named_like_a_photo_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("photo.jpg");
+        if !std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()) {
+            return;
+        }
+        let err = load_image(&fifo).unwrap_err().to_string();
+        assert!(err.contains("photo.jpg") && err.contains("not a regular file"), "{err}");
     }
 
     #[test]

@@ -14,10 +14,10 @@ pub use detector::{Detector, HostOutputs, ScoringStage};
 pub use draw::{LANDMARK_COLORS, annotate};
 pub use error::{DetectError, DeviceReadError, StageError};
 pub use evaluation::{EvalImage, detect_images, detect_images_per_stage, to_predicted_boxes};
-pub use export::{ExportFormat, ImageDetections};
+pub use export::{ExportFormat, ImageDetections, output_clashes, output_path};
 pub use image::{
-    IMAGE_EXTENSIONS, ImageError, InputSize, NetworkInput, collect_images, has_image_extension, load_image, normalize,
-    preprocess,
+    DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageError, InputSize, NetworkInput, check_pixels, collect_images,
+    has_image_extension, load_image, max_pixels, normalize, preprocess, set_max_pixels,
 };
 pub use pipeline::{Detected, Outcome, RunOptions, run_over};
 pub use postprocess::{CandidateLimits, Candidates, Detection, FaceFilter, ImageFromInput, RawOutputs};

@@ -11,7 +11,7 @@ use image::RgbImage;
 
 use super::detector::{Detector, ScoringStage};
 use super::error::DetectError;
-use super::image::{ImageError, InputSize, load_image, preprocess};
+use super::image::{ImageError, InputSize, check_pixels, load_image, preprocess};
 use super::postprocess::{CandidateLimits, Candidates};
 
 /// How the network runs over the images.
@@ -106,7 +106,12 @@ pub fn run_over<P: AsRef<Path>>(
     };
     for (index, path) in paths.iter().enumerate() {
         let path = path.as_ref().to_path_buf();
-        match load_image(&path) {
+        let loaded = load_image(&path).and_then(|image| {
+            // The network input, not only the photo, must fit the pixel limit (`--scale`).
+            let (w, h) = options.size.applied(image.width(), image.height());
+            check_pixels(&path, w, h).map(|()| image)
+        });
+        match loaded {
             Ok(image) => {
                 let same_size = pending.first().is_none_or(|(_, _, p)| p.dimensions() == image.dimensions());
                 if !same_size || pending.len() >= batch {
