@@ -8,6 +8,7 @@ pub mod detect;
 pub mod eval;
 pub mod fsutil;
 pub mod geometry;
+pub mod guard;
 pub mod model;
 pub mod train;
 

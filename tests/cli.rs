@@ -473,3 +473,19 @@ fn detect_out_refuses_photos_whose_results_would_clash() {
     assert!(!out.status.success() && text.contains("a/event/1.png") && text.contains("b/event/1.png"), "{text}");
     assert!(!out_dir.exists());
 }
+
+/// A checkpoint of another network names a few tensors per group; `--verbose` names them all.
+#[test]
+fn import_errors_list_a_few_names_and_verbose_lists_all() {
+    let Some(assets) = common::assets("import_errors_list_a_few_names_and_verbose_lists_all") else { return };
+    let weights = assets.join("weights/mobilenet0.25_Final.pth");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.bpk");
+    let args =
+        ["import", weights.to_str().unwrap(), "--preset", "pytorch-retinaface-r50", "--out", out.to_str().unwrap()];
+    let short = stderr(&facestudio(&args));
+    assert!(short.contains("--verbose lists them all") && !short.contains("backbone.layer4.2.conv3.weight"), "{short}");
+    let long = stderr(&facestudio(&[&args[..], &["--verbose"]].concat()));
+    assert!(long.contains("backbone.layer4.2.conv3.weight") && !long.contains("more (--verbose"), "{}", &long[..400]);
+    assert!(!out.exists());
+}

@@ -26,6 +26,9 @@ pub struct Cli {
     /// out-of-memory abort.
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     max_pixels: Option<u64>,
+    /// Errors list everything (every tensor name of a checkpoint that does not fit, not the first few).
+    #[arg(long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(limit) = cli.max_pixels.map(Ok).or(from_env).transpose()? {
         facestudio::detect::set_max_pixels(limit);
     }
+    facestudio::model::list_every_name(cli.verbose);
     match cli.command {
         Some(Command::Dataset(command)) => dataset::run(command),
         Some(Command::Eval(args)) => eval::run(args),

@@ -62,20 +62,29 @@ pub fn has_image_extension(path: &Path) -> bool {
 }
 
 /// The photos named by `inputs`: files as they are, folders searched recursively for image
-/// files (sorted, so runs repeat).
+/// files (sorted, so runs repeat). Symlinks are followed, but every real folder is searched and
+/// every real file listed once: a symlink loop ends the walk, it does not repeat it.
 pub fn collect_images(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, ImageError> {
     let mut images = Vec::new();
+    let mut seen_dirs = std::collections::HashSet::new();
+    let mut seen_files = std::collections::HashSet::new();
     for input in inputs {
         if input.is_dir() {
             let mut stack = vec![input.clone()];
             let mut found = Vec::new();
             while let Some(dir) = stack.pop() {
+                let real = dir.canonicalize().map_err(|source| ImageError::Open { path: dir.clone(), source })?;
+                if !seen_dirs.insert(real) {
+                    continue;
+                }
                 let list = std::fs::read_dir(&dir).map_err(|source| ImageError::Open { path: dir.clone(), source })?;
                 for entry in list {
                     let path = entry.map_err(|source| ImageError::Open { path: dir.clone(), source })?.path();
                     if path.is_dir() {
                         stack.push(path);
-                    } else if has_image_extension(&path) {
+                    } else if has_image_extension(&path)
+                        && seen_files.insert(path.canonicalize().unwrap_or_else(|_| path.clone()))
+                    {
                         found.push(path);
                     }
                 }
@@ -273,6 +282,19 @@ mod tests {
         assert!(text.contains("huge.png") && text.contains("--max-pixels"), "{text}");
         assert_eq!(InputSize::Scale(8.0).applied(4000, 3000), (32_000, 24_000));
         assert!(check_pixels(&path, 32_000, 24_000).is_err(), "a scaled-up input is checked too");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_in_a_photo_folder_lists_every_photo_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a");
+        std::fs::create_dir(&sub).unwrap();
+        RgbImage::new(2, 2).save(sub.join("1.png")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), sub.join("loop")).unwrap();
+        std::os::unix::fs::symlink(sub.join("1.png"), dir.path().join("same.png")).unwrap();
+        let found = collect_images(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 
     #[cfg(unix)]

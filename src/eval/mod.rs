@@ -32,6 +32,7 @@ mod evaluator;
 mod from_dataset;
 mod ground_truth;
 mod image_matches;
+mod mat_guard;
 mod official;
 mod options;
 mod plot;

@@ -6,10 +6,11 @@
 //! - it hands back the *storage* type of a numeric array, not its MATLAB class: the official
 //!   `face_bbx_list` doubles are stored as int32, `gt_list` as double. Any real numeric storage is
 //!   therefore accepted and widened to `f64`.
-//! - it panics (instead of returning an error) on most truncated or corrupted files. The parse
-//!   runs under [`std::panic::catch_unwind`] so that a bad file becomes a
-//!   [`GroundTruthError::MatFormat`]; the default panic hook still prints the panic to stderr, and a
-//!   build with `panic = "abort"` would abort.
+//! - it panics (instead of returning an error) on most truncated or corrupted files, and sizes
+//!   its allocations from the file. `mat_guard` first walks the file's elements within limits
+//!   (decompressed size, nesting depth, dimensions that fit their data), then the parse runs
+//!   under `guard::catch_third_party` so that any other bad file becomes a
+//!   [`GroundTruthError::MatFormat`] without panic text on the terminal.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -89,8 +90,11 @@ fn load(dir: &Path) -> Result<GroundTruth, GroundTruthError> {
 
 /// Reads and parses one MAT-file; see the module documentation for why panics are caught.
 fn read_mat(path: &Path) -> Result<MatFile, GroundTruthError> {
-    let bytes = std::fs::read(path).map_err(|source| GroundTruthError::Io { file: path.to_path_buf(), source })?;
-    match std::panic::catch_unwind(|| matrw::load_matfile_from_u8(&bytes)) {
+    let bytes = crate::fsutil::read_limited(path, super::mat_guard::MAX_MAT_BYTES)
+        .map_err(|source| GroundTruthError::Io { file: path.to_path_buf(), source })?;
+    super::mat_guard::check(&bytes)
+        .map_err(|reason| GroundTruthError::MatFormat { file: path.to_path_buf(), reason })?;
+    match crate::guard::catch_third_party(|| matrw::load_matfile_from_u8(&bytes)) {
         Ok(Ok(mat)) => Ok(mat),
         Ok(Err(error)) => {
             Err(GroundTruthError::MatFormat { file: path.to_path_buf(), reason: error.to_string().trim().to_string() })
@@ -204,6 +208,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An event or image name: one path component, since the images are found at
+    /// `<images>/<event>/<name>.jpg` and a name must not lead outside that folder.
+    fn name(&self, var: &MatVariable, field: Field) -> Result<String, GroundTruthError> {
+        let name = self.string(var, field)?;
+        let escapes = name == "." || name == ".." || name.contains(['/', '\\', '\0']);
+        if escapes {
+            return Err(self.shape(field, "a file or folder name (no `/`, `\\` or `..`)", format!("{name:?}")));
+        }
+        Ok(name)
+    }
+
     /// A real numeric array widened to f64, with its dimensions.
     fn numbers(
         &self,
@@ -225,7 +240,7 @@ impl<'a> Reader<'a> {
         let events = event_cells
             .iter()
             .enumerate()
-            .map(|(e, v)| self.string(v, Field::event("event_list", e)))
+            .map(|(e, v)| self.name(v, Field::event("event_list", e)))
             .collect::<Result<Vec<_>, _>>()?;
         let file_cells = self.cell(self.var("file_list")?, Field::key("file_list"), Some(events.len()))?;
         let files = file_cells
@@ -235,7 +250,7 @@ impl<'a> Reader<'a> {
                 self.cell(v, Field::event("file_list", e), None)?
                     .iter()
                     .enumerate()
-                    .map(|(i, name)| self.string(name, Field::image("file_list", e, i)))
+                    .map(|(i, name)| self.name(name, Field::image("file_list", e, i)))
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -470,6 +485,17 @@ mod tests {
         assert_eq!(gt.images()[0].boxes[1], FaceBox { x: 50.0, y: 60.0, w: 11.0, h: 13.0 });
         let kept: Vec<usize> = gt.settings().iter().map(|s| s.kept_faces()).collect();
         assert_eq!(kept, vec![1, 3, 3]);
+    }
+
+    #[test]
+    fn names_that_leave_the_image_folder_are_refused() {
+        for bad in ["../../etc", "a/b", "..", "x\\y"] {
+            let err = load_edited(|_, mat| {
+                mat.insert("file_list", column(vec![column(vec![chars(bad), chars("img_b")])]));
+            });
+            let msg = err.map(|_| ()).unwrap_err().to_string();
+            assert!(msg.contains("wider_face_val.mat") && msg.contains("file_list{1}{1}"), "{bad}: {msg}");
+        }
     }
 
     #[test]

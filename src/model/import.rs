@@ -161,15 +161,36 @@ fn problems(
         .collect();
     let mut parts = Vec::new();
     if !missing.is_empty() {
-        parts.push(format!("missing in the file ({}): {}", missing.len(), missing.join(", ")));
+        parts.push(format!("missing in the file ({}): {}", missing.len(), shown(&missing, ", ")));
     }
     if !unused.is_empty() {
-        parts.push(format!("not used by the model ({}): {}", unused.len(), unused.join(", ")));
+        parts.push(format!("not used by the model ({}): {}", unused.len(), shown(&unused, ", ")));
     }
     if !errors.is_empty() {
-        parts.push(format!("mis-shaped ({}): {}", errors.len(), errors.join("; ")));
+        parts.push(format!("mis-shaped ({}): {}", errors.len(), shown(&errors, "; ")));
     }
     (!parts.is_empty()).then(|| parts.join("\n"))
+}
+
+/// Names listed per group in an import error unless every name is asked for: a checkpoint of
+/// another network would otherwise print hundreds.
+const NAMES_SHOWN: usize = 6;
+
+static ALL_NAMES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Import errors list every tensor name (`--verbose`), not only the first few per group.
+pub fn list_every_name(all: bool) {
+    ALL_NAMES.store(all, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn shown<S: AsRef<str>>(names: &[S], separator: &str) -> String {
+    let all = ALL_NAMES.load(std::sync::atomic::Ordering::Relaxed);
+    let count = if all { names.len() } else { names.len().min(NAMES_SHOWN) };
+    let mut text = names[..count].iter().map(AsRef::as_ref).collect::<Vec<_>>().join(separator);
+    if count < names.len() {
+        text.push_str(&format!("{separator}… and {} more (--verbose lists them all)", names.len() - count));
+    }
+    text
 }
 
 /// Builds the network of `config` and loads a whole Pytorch_Retinaface-family checkpoint into it.

@@ -20,5 +20,5 @@ pub use config::{
 pub use device::{DeviceChoice, DeviceError, DeviceSet};
 pub use file::{ModelFileError, load_model, load_weights, save_model};
 pub use heads::HeadOutput;
-pub use import::{ImportError, import_checkpoint, load_backbone};
+pub use import::{ImportError, import_checkpoint, list_every_name, load_backbone};
 pub use network::{RetinaFace, RetinaFaceOutput};
