@@ -9,23 +9,31 @@ use std::path::{Path, PathBuf};
 /// file is expected is an error (reading a FIFO would block for ever), and so is a file larger
 /// than `limit` (checked before anything is allocated; the read itself stops at the limit).
 pub fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let meta = fs::metadata(path)?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() { "a folder" } else { "not a regular file (a FIFO, socket or device)" };
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{what}, where a file is expected")));
-    }
+    let meta = check_regular(path, limit)?;
     let too_large = || {
         io::Error::new(io::ErrorKind::InvalidData, format!("larger than the {} MiB this file may have", limit >> 20))
     };
-    if meta.len() > limit {
-        return Err(too_large());
-    }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     fs::File::open(path)?.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// That `path` is a regular file of at most `limit` bytes, for readers that open the file
+/// themselves (checkpoint stores): a FIFO or folder is an error instead of a blocked read.
+pub fn check_regular(path: &Path, limit: u64) -> io::Result<fs::Metadata> {
+    let meta = fs::metadata(path)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() { "a folder" } else { "not a regular file (a FIFO, socket or device)" };
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{what}, where a file is expected")));
+    }
+    if meta.len() > limit {
+        let message = format!("larger than the {} MiB this file may have", limit >> 20);
+        return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+    }
+    Ok(meta)
 }
 
 /// [`read_limited`] as UTF-8 text.

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::PredictionError;
 
+/// The largest prediction file read: 750 detections an image take about 40 KB.
+const MAX_PREDICTION_BYTES: u64 = 64 << 20;
+
 /// One detection: top-left corner, width, height (pixels) and the detector's raw score.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PredictedBox {
@@ -113,8 +116,8 @@ impl Predictions {
                 let Some(name) = visible_name(&file, file.file_stem())? else {
                     continue;
                 };
-                let bytes =
-                    std::fs::read(&file).map_err(|source| PredictionError::Io { path: file.clone(), source })?;
+                let bytes = crate::fsutil::read_limited(&file, MAX_PREDICTION_BYTES)
+                    .map_err(|source| PredictionError::Io { path: file.clone(), source })?;
                 let detections = parse_file(&bytes, &file)?;
                 predictions.insert(event, name, detections)?;
             }

@@ -30,6 +30,9 @@ pub enum ModelFileError {
     Config(#[from] super::config::ConfigError),
 }
 
+/// The largest model file or checkpoint read: a ResNet50 RetinaFace is about 110 MB.
+pub const MAX_MODEL_BYTES: u64 = 4 << 30;
+
 /// Writes `model` with its config to `path` (temporary file + rename).
 pub fn save_model(model: &RetinaFace, path: &Path) -> Result<(), ModelFileError> {
     let write_error = |message: String| ModelFileError::Write { path: path.to_path_buf(), message };
@@ -53,8 +56,8 @@ fn config_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<RetinaFaceConfig, Mo
 
 /// Loads a native model file.
 pub fn load_model(path: &Path, device: &Device) -> Result<RetinaFace, ModelFileError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| ModelFileError::Read { path: path.to_path_buf(), message: e.to_string() })?;
+    let bytes = crate::fsutil::read_limited(path, MAX_MODEL_BYTES)
+        .map_err(|e| ModelFileError::Read { path: path.to_path_buf(), message: e.to_string() })?;
     let config = config_from_bytes(path, bytes.clone())?;
     let mut model = RetinaFace::new(&config, device);
     let mut store =

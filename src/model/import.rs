@@ -94,6 +94,7 @@ impl Store {
         let read_error = |message: String| ImportError::Read { path: path.to_path_buf(), message };
         // A safetensors file starts with an 8-byte header length followed by its JSON header;
         // PyTorch files start with a pickle opcode (legacy) or a zip signature.
+        crate::fsutil::check_regular(path, super::file::MAX_MODEL_BYTES).map_err(|e| read_error(e.to_string()))?;
         let head = {
             use std::io::Read;
             let mut head = [0u8; 9];

@@ -189,7 +189,7 @@ impl RunFolder {
 
     /// The events written so far (a line being written is left out).
     pub fn read_metrics(&self) -> std::io::Result<Vec<TrainEvent>> {
-        let text = std::fs::read_to_string(self.metrics_path())?;
+        let text = crate::fsutil::read_text_limited(&self.metrics_path(), 4 << 30)?;
         Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
     }
 
