@@ -489,3 +489,28 @@ fn import_errors_list_a_few_names_and_verbose_lists_all() {
     assert!(long.contains("backbone.layer4.2.conv3.weight") && !long.contains("more (--verbose"), "{}", &long[..400]);
     assert!(!out.exists());
 }
+
+/// `facestudio … | head`: a reader that goes away ends the output quietly, as Unix tools do.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path());
+    for _ in 0..3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_facestudio"))
+            .args(["dataset", "stats", dir.path().to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let text = stderr(&out);
+        assert!(
+            !text.contains("panicked") && !text.contains("Broken pipe") && !text.contains("internal error"),
+            "{text}"
+        );
+        assert!(out.status.success() || out.status.signal() == Some(13), "{:?}", out.status);
+    }
+}

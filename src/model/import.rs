@@ -112,7 +112,9 @@ impl Store {
             return Ok(Store::Safetensors(store.allow_partial(true).validate(false)));
         }
         let mut probe = PytorchStore::from_file(path);
-        let keys = probe.keys().map_err(|e| read_error(e.to_string()))?;
+        let keys = crate::guard::catch_third_party(|| probe.keys().map_err(|e| e.to_string()))
+            .unwrap_or_else(|_| Err("the checkpoint reader failed on it: the file is truncated or damaged".into()))
+            .map_err(read_error)?;
         let mut store = PytorchStore::from_file(path);
         // Training scripts often save {"state_dict": ..., "epoch": ...}.
         if keys.iter().any(|k| k == "state_dict" || k.starts_with("state_dict.")) {
@@ -127,10 +129,12 @@ impl Store {
     /// Applies what fits; with validation off the store reports (instead of refusing) missing,
     /// unused and mis-shaped tensors, so that [`problems`] can list them all by name.
     fn apply(&mut self, model: &mut RetinaFace, path: &Path) -> Result<ApplyResult, ImportError> {
-        let result = match self {
+        // The checkpoint readers may panic on a damaged file: that is a read error like any other.
+        let result = crate::guard::catch_third_party(|| match self {
             Store::Pytorch(store) => model.load_from(store).map_err(|e| e.to_string()),
             Store::Safetensors(store) => model.load_from(store).map_err(|e| e.to_string()),
-        };
+        })
+        .unwrap_or_else(|_| Err("the checkpoint reader failed on it: the file is truncated or damaged".into()));
         result.map_err(|message| ImportError::Read { path: path.to_path_buf(), message })
     }
 }
