@@ -120,7 +120,10 @@ pub fn load_image(path: &Path) -> Result<RgbImage, ImageError> {
     let (width, height) = decoder.dimensions();
     check_pixels(path, width, height)?;
     let orientation = decoder.orientation().map_err(decode_error)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    // The decoders guard their input, but a panic in one is still this file's error, not a crash.
+    let mut image = crate::guard::catch_third_party(|| DynamicImage::from_decoder(decoder))
+        .map_err(|_| ImageError::Decode { path: path.to_path_buf(), message: "the decoder failed on it".into() })?
+        .map_err(decode_error)?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
 }
