@@ -1,6 +1,7 @@
 //! facestudio: face detection with RetinaFace — WIDER FACE data, geometry, training, evaluation,
 //! detection. The binary (`src/main.rs`) and the studio only call into this library.
 
+pub mod annotate;
 #[cfg(feature = "studio")]
 pub mod app;
 pub mod dataset;

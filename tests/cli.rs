@@ -514,3 +514,135 @@ fn a_closed_pipe_ends_the_output_quietly() {
         assert!(out.status.success() || out.status.signal() == Some(13), "{:?}", out.status);
     }
 }
+
+/// A dataset whose annotations are the fd1mb model's own faces (score ≥ 0.8) on the real photos:
+/// the model reproduces them exactly, so whatever prelabel adds or review flags is planted.
+fn model_annotated_dataset(assets: &Path, root: &Path) -> Vec<(String, Vec<String>)> {
+    let weights = assets.join("weights/mobilenet0.25_Final.pth");
+    let event = root.join("WIDER_train/images/0--photos");
+    std::fs::create_dir_all(&event).unwrap();
+    let mut images = Vec::new();
+    for name in ["test", "sample"] {
+        let photo = event.join(format!("{name}.jpg"));
+        std::fs::copy(assets.join(format!("photos/{name}.jpg")), &photo).unwrap();
+        let out = facestudio(&[
+            "detect",
+            photo.to_str().unwrap(),
+            "--weights",
+            weights.to_str().unwrap(),
+            "--preset",
+            "fd1mb-mnet",
+            "--conf",
+            "0.8",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+        let lines = result["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                let b: Vec<f64> = d["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                format!("{:.2} {:.2} {:.2} {:.2} 0 0 0 0 0 0 ", b[0], b[1], b[2] - b[0], b[3] - b[1])
+            })
+            .collect();
+        images.push((format!("0--photos/{name}.jpg"), lines));
+    }
+    images
+}
+
+fn write_split_file(root: &Path, images: &[(String, Vec<String>)]) -> std::path::PathBuf {
+    let path = root.join("wider_face_split/wider_face_train_bbx_gt.txt");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut text = String::new();
+    for (image, faces) in images {
+        text.push_str(&format!("{image}\n{}\n", faces.len()));
+        for face in faces {
+            text.push_str(face);
+            text.push('\n');
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Faces removed from a dataset the model reproduces come back with `prelabel`; nothing else
+/// changes and a second run adds nothing.
+#[test]
+fn prelabel_gives_removed_faces_back_and_nothing_twice() {
+    let Some(assets) = common::assets("prelabel_gives_removed_faces_back_and_nothing_twice") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let full = model_annotated_dataset(&assets, &root);
+    let kept: Vec<(String, Vec<String>)> =
+        full.iter().map(|(image, faces)| (image.clone(), faces.iter().step_by(2).cloned().collect())).collect();
+    let removed: usize =
+        full.iter().map(|(_, f)| f.len()).sum::<usize>() - kept.iter().map(|(_, f)| f.len()).sum::<usize>();
+    assert!(removed >= 10, "the photos have faces to remove ({removed})");
+    let split_file = write_split_file(&root, &kept);
+    let weights = assets.join("weights/mobilenet0.25_Final.pth");
+    let prelabel = |extra: &[&str]| {
+        let mut args = vec!["dataset", "prelabel", root.to_str().unwrap(), "--weights", weights.to_str().unwrap()];
+        args.extend(["--preset", "fd1mb-mnet", "--min-score", "0.8", "--json"]);
+        args.extend(extra);
+        let out = facestudio(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(stdout(&out).trim()).unwrap()
+    };
+    let dry = prelabel(&["--dry-run"]);
+    assert_eq!(dry["images"], 2);
+    let before = std::fs::read_to_string(&split_file).unwrap();
+    let added = dry["added"].as_u64().unwrap() as usize;
+    assert!(added * 10 >= removed * 8 && added <= removed, "{added} of {removed} removed faces found");
+    assert_eq!(std::fs::read_to_string(&split_file).unwrap(), before, "a dry run writes nothing");
+    assert_eq!(prelabel(&[])["added"].as_u64().unwrap() as usize, added);
+    let after = std::fs::read_to_string(&split_file).unwrap();
+    for line in before.lines().filter(|l| l.contains(' ')) {
+        assert!(after.lines().any(|l| l == line), "a kept face changed: {line}");
+    }
+    assert!(root.join("wider_face_split/wider_face_train_bbx_gt.txt.bak").exists());
+    assert_eq!(prelabel(&[])["added"], 0, "nothing is added twice");
+}
+
+/// Planted mistakes of each kind a model without landmarks can show come first in `review`.
+#[test]
+fn review_puts_planted_mistakes_first() {
+    let Some(assets) = common::assets("review_puts_planted_mistakes_first") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let mut images = model_annotated_dataset(&assets, &root);
+    let faces = &mut images[0].1;
+    // A face nobody drew, a box shifted by half its width, a box where there is no face.
+    let deleted = faces.remove(0);
+    let shifted = {
+        let v: Vec<f64> = faces[0].split_whitespace().take(4).map(|t| t.parse().unwrap()).collect();
+        format!("{:.2} {:.2} {:.2} {:.2} 0 0 0 0 0 0 ", v[0] + v[2] * 0.45, v[1], v[2], v[3])
+    };
+    faces[0] = shifted;
+    faces.push("2.00 2.00 6.00 6.00 0 0 0 0 0 0 ".into());
+    write_split_file(&root, &images);
+    let weights = assets.join("weights/mobilenet0.25_Final.pth");
+    let out = facestudio(&[
+        "dataset",
+        "review",
+        root.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--preset",
+        "fd1mb-mnet",
+        "--json",
+        "--top",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let suspects: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut kinds: Vec<&str> = suspects.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["box_mismatch", "missing_face", "unmatched_annotation"], "{suspects:?}");
+    let scores: Vec<f64> = suspects.iter().map(|s| s["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted by score: {scores:?}");
+    let missing = suspects.iter().find(|s| s["kind"] == "missing_face").unwrap();
+    let planted: Vec<f64> = deleted.split_whitespace().take(2).map(|t| t.parse().unwrap()).collect();
+    assert!((missing["box"][0].as_f64().unwrap() - planted[0]).abs() < 2.0, "{missing}");
+    assert!(suspects.iter().all(|s| s["image"] == "0--photos/test.jpg"));
+}

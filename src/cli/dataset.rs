@@ -1,4 +1,4 @@
-//! `facestudio dataset stats|check|synth`.
+//! `facestudio dataset stats|check|synth|prelabel|review`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +34,16 @@ pub enum DatasetCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Runs a model over a split and adds the faces it finds that no annotation covers (score ≥
+    /// --min-score, IoU < 0.3 with every face), with box and landmarks, to the split file and
+    /// label.txt; --fill-landmarks also gives faces without landmarks those of the prediction
+    /// matching them (IoU ≥ 0.5). Only changed files are written (atomically, with .bak).
+    Prelabel(super::annotate::PrelabelArgs),
+    /// Runs a model over a split and lists the annotations most likely to be wrong, ranked:
+    /// missing_face (a prediction ≥ 0.8 that no face covers, IoU < 0.3), unmatched_annotation (a
+    /// face no prediction ≥ 0.3 covers), box_mismatch (matched, IoU < 0.7), landmark_mismatch
+    /// (matched, mean point error over √(box area) > 0.15).
+    Review(super::annotate::ReviewArgs),
 }
 
 pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
@@ -63,6 +73,8 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        DatasetCommand::Prelabel(args) => super::annotate::prelabel_run(args),
+        DatasetCommand::Review(args) => super::annotate::review_run(args),
         DatasetCommand::Synth { out, images, seed, force } => {
             let summary = generate(&out, &SynthConfig { overwrite: force, ..SynthConfig::new(images, seed) })?;
             println!("wrote {} images with {} faces to {}", summary.images, summary.faces, summary.root.display());

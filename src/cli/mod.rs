@@ -1,5 +1,6 @@
 //! Argument definitions and the dispatch to each subcommand's module.
 
+mod annotate;
 mod dataset;
 mod detect;
 mod eval;
