@@ -452,3 +452,128 @@ fn evaluate_a_prediction_folder_and_browse_the_errors() {
     harness.get_by_label_contains(&label).click();
     step_until(&mut harness, "the error image", 30, |s| s.evaluate.selected.is_some());
 }
+
+#[test]
+fn keys_step_through_images_and_faces_and_open_the_shortcut_list() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 8);
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
+    step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
+    harness.step();
+    let visible = harness.state().dataset.visible.clone();
+    assert!(visible.len() >= 3, "{visible:?}");
+    harness.state_mut().dataset.selected = Some(visible[0]);
+    harness.step();
+    harness.key_press(Key::ArrowDown);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected, Some(visible[1]), "ArrowDown: the next shown image");
+    harness.key_press(Key::PageDown);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected, Some(visible[2]));
+    harness.key_press(Key::ArrowUp);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected, Some(visible[1]), "ArrowUp: the previous one");
+
+    let split = harness.state().dataset.split;
+    let with_faces =
+        *visible.iter().find(|&&i| faces_of(harness.state(), split, i).len() >= 2).expect("an image with two faces");
+    harness.state_mut().dataset.selected = Some(with_faces);
+    harness.state_mut().dataset.selected_face = None;
+    harness.step();
+    harness.key_press(Key::Tab);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected_face, Some(0), "Tab selects the first face");
+    harness.key_press(Key::Tab);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected_face, Some(1), "and then the next");
+    harness.key_press_modifiers(Modifiers::SHIFT, Key::Tab);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected_face, Some(0), "Shift+Tab goes back");
+    assert!(!harness.ctx.egui_wants_keyboard_input(), "Tab moved no widget focus: the keys stay the panel's");
+
+    harness.key_press(Key::D);
+    harness.step();
+    assert_eq!(harness.state().dataset.tool, facestudio::app::Tool::Draw);
+    harness.key_press(Key::Escape);
+    harness.step();
+    assert_eq!(harness.state().dataset.tool, facestudio::app::Tool::Select);
+
+    assert!(harness.query_by_label("Keyboard shortcuts").is_none());
+    harness.key_press(Key::Questionmark);
+    harness.step();
+    harness.step();
+    assert!(harness.state().dataset.show_shortcuts);
+    harness.get_by_label("Keyboard shortcuts");
+    harness.get_by_label("next suspect of the review queue");
+    harness.key_press(Key::F1);
+    harness.step();
+    harness.step();
+    assert!(!harness.state().dataset.show_shortcuts, "F1 closes it again");
+}
+
+#[test]
+fn predict_an_image_accept_a_suggestion_undo_save_and_reload() {
+    let Some(assets) = common::assets("predict_an_image_accept_a_suggestion_undo_save_and_reload") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 4);
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
+    step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
+    let split = harness.state().dataset.split;
+    let index = harness.state().dataset.visible[0];
+    let image = facestudio::app::ImageRef { split, index };
+    // A real photo in the image's place, its faces unannotated: every face the model finds there
+    // (test.jpg has 27) is a suggestion.
+    let path = {
+        let data = harness.state().dataset.dataset.as_ref().unwrap();
+        let s = data.split(split).unwrap();
+        s.image_path(&s.images[index])
+    };
+    std::fs::copy(assets.join("photos/test.jpg"), &path).unwrap();
+    harness.state_mut().dataset.dataset.as_mut().unwrap().split_mut(split).unwrap().images[index].faces.clear();
+    harness.state_mut().dataset.selected = Some(index);
+    step_until(&mut harness, "the image", 30, |s| s.dataset.view.transform.is_some());
+    {
+        let assist = &mut harness.state_mut().dataset.assist;
+        assist.model_path = assets.join("weights/mobilenet0.25_Final.pth").display().to_string();
+        assist.preset = Some("fd1mb-mnet".into());
+        assist.confidence = 0.3;
+    }
+    let ctx = harness.ctx.clone();
+    harness.state_mut().dataset.load_assist_model(&ctx);
+    step_until(&mut harness, "the model", 180, |s| s.dataset.assist.has_model());
+    harness.state_mut().dataset.predict_images(&ctx, vec![image]);
+    step_until(&mut harness, "the predictions", 180, |s| {
+        s.dataset.assist.is_predicted(image) && !s.dataset.assist.is_predicting()
+    });
+    assert_eq!(harness.state().dataset.assist.predicted_in(split), 1);
+    let found = harness.state_mut().dataset.find_mistakes();
+    assert_eq!(found, harness.state().dataset.suspects().len());
+    let suggestions = harness.state().dataset.suggestions();
+    assert!(suggestions.len() >= 10, "the model finds the photo's faces: {}", suggestions.len());
+    let confident = suggestions.iter().filter(|d| d.score >= 0.8).count();
+    assert!(confident > 0 && found >= confident, "each confident suggestion is a missing face in the review queue");
+
+    assert!(harness.state_mut().dataset.accept_suggestion(0));
+    harness.step();
+    let faces = faces_of(harness.state(), split, index);
+    assert_eq!(faces.len(), 1);
+    let accepted = faces[0].clone();
+    assert!(accepted.landmarks.is_some(), "the prediction's landmarks came with it");
+    assert_eq!(accepted.bbox, suggestions[0].bbox);
+    harness.state_mut().dataset.undo();
+    harness.step();
+    assert!(faces_of(harness.state(), split, index).is_empty(), "undo");
+    assert!(harness.state_mut().dataset.accept_suggestion(0));
+    harness.step();
+    assert!(harness.state_mut().dataset.save());
+    let (reloaded, _) = Dataset::open(dir.path()).unwrap();
+    let saved = &reloaded.split(split).unwrap().images[index].faces;
+    assert!(
+        saved.iter().any(|f| f.landmarks.is_some()
+            && (f.bbox.x1() - accepted.bbox.x1()).abs() <= 1.0
+            && (f.bbox.y1() - accepted.bbox.y1()).abs() <= 1.0),
+        "{saved:?}"
+    );
+}

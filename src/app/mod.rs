@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use crossbeam_channel::{Receiver, unbounded};
 use serde::{Deserialize, Serialize};
 
-pub use dataset_panel::{DatasetPanel, DatasetRequest, Filters, PendingRecovery, Tool, Tri};
+pub use dataset_panel::{Assist, DatasetPanel, DatasetRequest, Filters, PendingRecovery, Tool, Tri};
 pub use detect_panel::{DetectPanel, Photo};
 pub use edit::{EditHistory, ImageRef};
 pub use eval_panel::{EvalOutcome, EvalPanel, ImageRow, SortBy, Source};
@@ -215,6 +215,9 @@ impl Studio {
                 DialogResult::Dataset(path) => self.open_paths(ctx, &[path]),
                 DialogResult::Photos(paths) => self.open_paths(ctx, &paths),
             }
+        }
+        if self.tab == Tab::Dataset {
+            self.dataset.claim_tab_key(ctx);
         }
         self.dataset.logic(ctx);
         if let Some(path) = self.dataset.opened.take() {

@@ -47,11 +47,13 @@ impl DatasetPanel {
             return;
         };
         self.interact_ui(ui, &input.response, &input.transform, current);
+        self.suggestion_click_ui(&input.response, &input.transform, current);
         let painter = ui.painter_at(input.response.rect);
         let Some(list) = self.dataset.as_ref().and_then(|d| faces(d, current)) else { return };
         for (i, face) in list.iter().enumerate() {
             overlay::draw_face(&painter, &input.transform, face, self.color_by, self.selected_face == Some(i));
         }
+        self.suggestions_overlay_ui(&painter, &input.transform, current);
         if let Some(Drag::NewBox { start, current }) = &self.drag
             && let Ok(bbox) = corners_box(*start, *current)
         {

@@ -1,6 +1,7 @@
 //! The Dataset panel: splits, events, filters and the image list on the left; the image with its
 //! faces in the middle, where boxes and landmarks are edited; the face inspector on the right.
 
+mod assist;
 mod canvas;
 mod filters;
 mod inspector;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use egui::{Key, Modifiers};
 use image::RgbImage;
 
+pub use assist::Assist;
 use canvas::Drag;
 pub use canvas::Tool;
 pub use filters::{Filters, Tri};
@@ -78,7 +80,32 @@ pub struct DatasetPanel {
     recovery_written_at: Option<Instant>,
     /// A failed write was reported; further failures are not, until a write succeeds.
     recovery_failed: bool,
+    /// The model's suggestions and the review queue.
+    pub assist: Assist,
+    /// Whether the keyboard shortcut overlay is open.
+    pub show_shortcuts: bool,
 }
+
+/// Every shortcut of the panel, as the overlay lists them.
+const SHORTCUTS: [(&str, &str); 17] = [
+    ("Down, Right, Page Down", "next image in the list"),
+    ("Up, Left, Page Up", "previous image in the list"),
+    ("Tab / Shift+Tab", "next / previous face"),
+    ("D", "draw tool"),
+    ("Escape", "select tool"),
+    ("Delete", "delete the selected face"),
+    ("A", "accept the selected suggestion (the best one if none is selected)"),
+    ("R", "reject the selected suggestion (the best one if none is selected)"),
+    ("N", "next suspect of the review queue"),
+    ("F", "fit the image to the view"),
+    ("Ctrl+Z", "undo"),
+    ("Ctrl+Shift+Z", "redo"),
+    ("Ctrl+S", "save"),
+    ("? / F1", "show or hide this list"),
+    ("Click", "select a face or a suggestion"),
+    ("Drag", "move a box, a corner or a landmark; pan on empty space"),
+    ("Scroll", "zoom"),
+];
 
 impl DatasetPanel {
     pub fn new(jobs: Jobs, notices: Notices) -> DatasetPanel {
@@ -113,6 +140,8 @@ impl DatasetPanel {
             recovery_revision: None,
             recovery_written_at: None,
             recovery_failed: false,
+            assist: Assist::new(),
+            show_shortcuts: false,
         }
     }
 
@@ -183,6 +212,7 @@ impl DatasetPanel {
         if self.selected != index {
             self.selected_face = None;
             self.drag = None;
+            self.assist.selected_suggestion = None;
         }
         self.selected = index;
     }
@@ -221,6 +251,7 @@ impl DatasetPanel {
                     self.shown_image = None;
                     self.view.clear();
                     self.select_image(None);
+                    self.assist.clear();
                     self.recovery_on_open();
                     self.opened = Some(path);
                 }
@@ -244,6 +275,7 @@ impl DatasetPanel {
                 }
             }
         }
+        self.assist_logic();
         self.refilter();
         self.request_image(ctx);
         self.keep_recovery(ctx);
@@ -291,12 +323,70 @@ impl DatasetPanel {
         });
         egui::Panel::right("face-inspector").exact_size(270.0).show(ui, |ui| {
             // Scrolls instead of growing: a taller inspector must never push the image around.
-            egui::ScrollArea::vertical().id_salt("inspector").show(ui, |ui| self.inspector_ui(ui));
+            egui::ScrollArea::vertical().id_salt("inspector").show(ui, |ui| {
+                self.inspector_ui(ui);
+                self.assist_ui(ui);
+            });
         });
         egui::CentralPanel::default().show(ui, |ui| {
             self.toolbar_ui(ui);
             self.image_area_ui(ui);
         });
+        self.shortcut_overlay_ui(ui.ctx());
+    }
+
+    /// Keeps Tab for the faces while no widget has the keyboard: egui would otherwise give the
+    /// focus to the first widget of the window, and every shortcut would stop working. Called
+    /// before any widget of the frame is laid out.
+    pub fn claim_tab_key(&self, ctx: &egui::Context) {
+        if !ctx.egui_wants_keyboard_input() && ctx.input(|i| i.key_pressed(Key::Tab)) {
+            ctx.memory_mut(|m| m.move_focus(egui::FocusDirection::None));
+        }
+    }
+
+    /// Selects the next (or previous) shown image, stopping at the ends of the list; the first
+    /// when the selected one is not shown.
+    fn step_image(&mut self, forward: bool) {
+        let Some(last) = self.visible.len().checked_sub(1) else { return };
+        let position = self.selected.and_then(|s| self.visible.iter().position(|&i| i == s));
+        let next = match (position, forward) {
+            (None, _) => 0,
+            (Some(p), true) => (p + 1).min(last),
+            (Some(p), false) => p.saturating_sub(1),
+        };
+        self.select_image(Some(self.visible[next]));
+    }
+
+    /// The next (or previous) face of the shown image, wrapping around.
+    fn step_face(&mut self, forward: bool) {
+        let count =
+            self.current().and_then(|image| self.dataset.as_ref().and_then(|d| faces(d, image))).map_or(0, |l| l.len());
+        if count == 0 {
+            return;
+        }
+        self.selected_face = Some(match (self.selected_face, forward) {
+            (None, true) => 0,
+            (None, false) => count - 1,
+            (Some(f), true) => (f + 1) % count,
+            (Some(f), false) => (f + count - 1) % count,
+        });
+    }
+
+    /// The list of shortcuts, while it is open.
+    fn shortcut_overlay_ui(&mut self, ctx: &egui::Context) {
+        egui::Window::new("Keyboard shortcuts")
+            .open(&mut self.show_shortcuts)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                egui::Grid::new("shortcut-list").striped(true).show(ui, |ui| {
+                    for (keys, what) in SHORTCUTS {
+                        ui.strong(keys);
+                        ui.label(what);
+                        ui.end_row();
+                    }
+                });
+            });
     }
 
     fn shortcuts_ui(&mut self, ui: &mut egui::Ui) {
@@ -307,6 +397,49 @@ impl DatasetPanel {
         let undo = !redo && ui.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::Z));
         let delete = ui.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Delete));
         let save = ui.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::S));
+        let pressed = |key: Key| ui.input_mut(|i| i.consume_key(Modifiers::NONE, key));
+        let next_image = [Key::ArrowDown, Key::ArrowRight, Key::PageDown].into_iter().any(pressed);
+        let previous_image = [Key::ArrowUp, Key::ArrowLeft, Key::PageUp].into_iter().any(pressed);
+        // Shift+Tab first: the plain pattern also matches a press with Shift.
+        let previous_face = ui.input_mut(|i| i.consume_key(Modifiers::SHIFT, Key::Tab));
+        let next_face = pressed(Key::Tab);
+        let draw = pressed(Key::D);
+        let select = pressed(Key::Escape);
+        let accept = pressed(Key::A);
+        let reject = pressed(Key::R);
+        let next_suspect = pressed(Key::N);
+        let fit = pressed(Key::F);
+        let overlay = [Key::Questionmark, Key::F1].into_iter().any(pressed);
+        if next_image {
+            self.step_image(true);
+        }
+        if previous_image {
+            self.step_image(false);
+        }
+        if previous_face || next_face {
+            self.step_face(next_face);
+        }
+        if draw {
+            self.tool = Tool::Draw;
+        }
+        if select {
+            self.tool = Tool::Select;
+        }
+        if accept {
+            self.accept_suggestion(self.target_suggestion());
+        }
+        if reject {
+            self.reject_suggestion(self.target_suggestion());
+        }
+        if next_suspect {
+            self.next_suspect();
+        }
+        if fit {
+            self.view.fit();
+        }
+        if overlay {
+            self.show_shortcuts = !self.show_shortcuts;
+        }
         if redo {
             self.redo();
         }
@@ -431,6 +564,9 @@ impl DatasetPanel {
             choice_ui(ui, egui::ComboBox::from_label("Colour by"), &mut self.color_by, by);
             if ui.button("Fit").clicked() {
                 self.view.fit();
+            }
+            if ui.selectable_label(self.show_shortcuts, "Shortcuts").on_hover_text("? or F1").clicked() {
+                self.show_shortcuts = !self.show_shortcuts;
             }
             ui.separator();
             if ui.add_enabled(self.history.can_undo(), egui::Button::new("Undo")).clicked() {
