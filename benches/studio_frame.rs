@@ -2,7 +2,8 @@
 //! the renderer), measured through egui_kittest without a renderer. Target: under 8 ms
 //! - while a training runs in the background (Train panel with live charts),
 //! - while browsing a 12,880-image split (scrolling the list with thumbnails),
-//! - on an image with 1,000 faces with landmarks (Dataset panel overlay, one face selected).
+//! - on an image with 1,000 faces with landmarks (Dataset panel overlay, one face selected),
+//! - switching images in the Dataset panel with a model's predictions shown.
 
 mod common;
 
@@ -132,6 +133,43 @@ fn main() {
         h.event(Event::PointerMoved(Pos2::new(700.0 + (i % 50) as f32, 400.0)));
     });
     row("image with 1,000 faces: overlay, pointer moving", crowd_frames);
+    drop(harness);
+
+    // Switching images with a model's predictions shown (a random tiny network: thousands of
+    // candidates per image, more than a trained one gives).
+    let data = tempfile::tempdir().unwrap();
+    generate(data.path(), &SynthConfig::new(12, 5)).unwrap();
+    let model_dir = tempfile::tempdir().unwrap();
+    let model_path = model_dir.path().join("tiny.bpk");
+    let device = burn::prelude::Device::flex();
+    let tiny =
+        facestudio::model::RetinaFace::new(&facestudio::model::RetinaFaceConfig::preset("tiny").unwrap(), &device);
+    facestudio::model::save_model(&tiny, &model_path).unwrap();
+    let mut harness = studio(vec![data.path().to_path_buf()]);
+    wait(&mut harness, "the synthetic dataset", |s| s.dataset.dataset.is_some());
+    let first = harness.state().dataset.visible[0];
+    harness.state_mut().dataset.selected = Some(first);
+    harness.state_mut().dataset.assist.model_path = model_path.display().to_string();
+    let ctx = harness.ctx.clone();
+    harness.state_mut().dataset.load_assist_model(&ctx);
+    wait(&mut harness, "the model", |s| s.dataset.assist.has_model());
+    let split = harness.state().dataset.split;
+    let all: Vec<facestudio::app::ImageRef> =
+        harness.state().dataset.visible.iter().map(|&index| facestudio::app::ImageRef { split, index }).collect();
+    let count = all.len();
+    harness.state_mut().dataset.predict_images(&ctx, all);
+    wait(&mut harness, "the predictions", |s| {
+        s.dataset.assist.predicted_in(split) == count && !s.dataset.assist.is_predicting()
+    });
+    // A switch every 8th frame, the image decoded in between (as when stepping with the keys).
+    let switching = time_frames(&mut harness, 240, |h, i| {
+        std::thread::sleep(Duration::from_millis(4));
+        if i % 8 == 0 {
+            h.key_press(if i % 16 == 0 { egui::Key::ArrowDown } else { egui::Key::ArrowUp });
+        }
+    });
+    let shown = harness.state().dataset.suggestions().len();
+    row(&format!("switching images, predictions shown ({shown} here)"), switching);
     drop(harness);
 
     // Training in the background, Train panel open.

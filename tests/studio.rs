@@ -577,3 +577,70 @@ fn predict_an_image_accept_a_suggestion_undo_save_and_reload() {
         "{saved:?}"
     );
 }
+
+/// The model's own faces as the annotation of a real photo, one box then shifted by a planted
+/// mistake: the review queue puts it first, `N` walks to it and `Enter` takes the predicted box.
+#[test]
+fn walk_the_review_queue_with_the_keyboard_and_fix_a_planted_mistake() {
+    let Some(assets) = common::assets("walk_the_review_queue_with_the_keyboard_and_fix_a_planted_mistake") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 4);
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
+    step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
+    let split = harness.state().dataset.split;
+    let index = harness.state().dataset.visible[0];
+    let image = facestudio::app::ImageRef { split, index };
+    let path = {
+        let data = harness.state().dataset.dataset.as_ref().unwrap();
+        let s = data.split(split).unwrap();
+        s.image_path(&s.images[index])
+    };
+    std::fs::copy(assets.join("photos/test.jpg"), &path).unwrap();
+    harness.state_mut().dataset.dataset.as_mut().unwrap().split_mut(split).unwrap().images[index].faces.clear();
+    harness.state_mut().dataset.selected = Some(index);
+    step_until(&mut harness, "the image", 30, |s| s.dataset.view.transform.is_some());
+    {
+        let assist = &mut harness.state_mut().dataset.assist;
+        assist.model_path = assets.join("weights/mobilenet0.25_Final.pth").display().to_string();
+        assist.preset = Some("fd1mb-mnet".into());
+        assist.confidence = 0.8;
+    }
+    let ctx = harness.ctx.clone();
+    harness.state_mut().dataset.load_assist_model(&ctx);
+    step_until(&mut harness, "the model", 180, |s| s.dataset.assist.has_model());
+    harness.state_mut().dataset.predict_images(&ctx, vec![image]);
+    step_until(&mut harness, "the predictions", 180, |s| {
+        s.dataset.assist.is_predicted(image) && !s.dataset.assist.is_predicting()
+    });
+    let accepted = harness.state_mut().dataset.accept_all_in_split();
+    assert!(accepted >= 10, "the photo's confident faces become the annotation ({accepted})");
+    // The planted mistake: face 0 moved by half its width.
+    let (planted, original) = {
+        let data = harness.state_mut().dataset.dataset.as_mut().unwrap();
+        let face = &mut data.split_mut(split).unwrap().images[index].faces[0];
+        let original = face.bbox;
+        face.bbox = original.translate(original.width() * 0.45, 0.0).unwrap();
+        (face.bbox, original)
+    };
+    let found = harness.state_mut().dataset.find_mistakes();
+    assert!(found >= 1);
+    let first = harness.state().dataset.suspects()[0].clone();
+    assert_eq!((first.kind, first.face), (facestudio::annotate::SuspectKind::BoxMismatch, Some(0)), "{first:?}");
+    assert_eq!(first.bbox, planted);
+    harness.key_press(egui::Key::N);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected, Some(index));
+    assert_eq!(harness.state().dataset.selected_face, Some(0), "the suspect's face is selected");
+    harness.key_press(egui::Key::Enter);
+    harness.step();
+    let fixed = faces_of(harness.state(), split, index)[0].bbox;
+    let iou = fixed.iou(&original);
+    assert!(iou > 0.9, "the predicted box replaced the planted one (IoU {iou} with the true box)");
+    assert!(harness.state().dataset.has_unsaved_changes());
+    harness.state_mut().dataset.undo();
+    harness.step();
+    assert_eq!(faces_of(harness.state(), split, index)[0].bbox, planted, "one undo step");
+}

@@ -87,7 +87,7 @@ pub struct DatasetPanel {
 }
 
 /// Every shortcut of the panel, as the overlay lists them.
-const SHORTCUTS: [(&str, &str); 17] = [
+const SHORTCUTS: [(&str, &str); 18] = [
     ("Down, Right, Page Down", "next image in the list"),
     ("Up, Left, Page Up", "previous image in the list"),
     ("Tab / Shift+Tab", "next / previous face"),
@@ -97,6 +97,7 @@ const SHORTCUTS: [(&str, &str); 17] = [
     ("A", "accept the selected suggestion (the best one if none is selected)"),
     ("R", "reject the selected suggestion (the best one if none is selected)"),
     ("N", "next suspect of the review queue"),
+    ("Enter", "apply the selected suspect's fix (take the predicted box or landmarks, add, delete)"),
     ("F", "fit the image to the view"),
     ("Ctrl+Z", "undo"),
     ("Ctrl+Shift+Z", "redo"),
@@ -408,6 +409,7 @@ impl DatasetPanel {
         let accept = pressed(Key::A);
         let reject = pressed(Key::R);
         let next_suspect = pressed(Key::N);
+        let fix = pressed(Key::Enter);
         let fit = pressed(Key::F);
         let overlay = [Key::Questionmark, Key::F1].into_iter().any(pressed);
         if next_image {
@@ -433,6 +435,9 @@ impl DatasetPanel {
         }
         if next_suspect {
             self.next_suspect();
+        }
+        if fix && let Some(k) = self.assist.selected_suspect {
+            self.fix_suspect(k);
         }
         if fit {
             self.view.fit();
