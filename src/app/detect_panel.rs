@@ -10,15 +10,15 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use image::RgbImage;
 
 use super::jobs::{Jobs, Task};
+use super::model_picker::{ModelChoice, load_detector, model_picker_ui};
 use super::notices::Notices;
 use super::overlay;
 use super::viewer::ImageView;
-use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field_ui};
+use super::widgets::{stage_choice_ui, text_field_ui};
 use crate::detect::{
     CandidateLimits, Candidates, DetectError, Detection, Detector, ExportFormat, FaceFilter, ImageDetections,
     InputSize, Outcome, RunOptions, run_over,
 };
-use crate::model::{DeviceChoice, PRESETS};
 
 /// One photo of the session.
 pub struct Photo {
@@ -102,14 +102,18 @@ impl DetectPanel {
 
     /// Loads the model named by the form in the background.
     pub fn load_model(&mut self, ctx: &egui::Context) {
-        let path = PathBuf::from(self.model_path.trim());
-        let preset = self.preset.clone();
-        let stage = self.stage;
-        let Some(device) = self.notices.parse::<DeviceChoice>("Device", &self.device) else { return };
-        self.model_task = Some(self.jobs.spawn(format!("Loading model {}", path.display()), ctx, move |_| {
-            let detector = Detector::load(&path, preset.as_deref(), device).map_err(|e| e.to_string())?;
-            detector.with_stage(stage).map_err(|e| e.to_string())
-        }));
+        let task = load_detector(
+            &self.jobs,
+            &self.notices,
+            ctx,
+            &self.model_path,
+            self.preset.clone(),
+            &self.device,
+            self.stage,
+        );
+        if task.is_some() {
+            self.model_task = task;
+        }
     }
 
     /// Adds photos (files, or folders searched for images) and detects faces in them.
@@ -295,10 +299,8 @@ impl DetectPanel {
 
     fn controls_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Model");
-        text_field_ui(ui, "File", &mut self.model_path, "model.bpk, .pth or .safetensors");
-        let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
-        choice_ui(ui, combo, &mut self.preset, optional_names("none: facestudio model file", &PRESETS));
-        text_field_ui(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
+        let choice = ModelChoice { path: &mut self.model_path, preset: &mut self.preset, device: &mut self.device };
+        model_picker_ui(ui, "detect-preset", choice);
         stage_choice_ui(ui, "detect-stage", &mut self.stage);
         ui.horizontal(|ui| {
             ui.label("Max size");

@@ -11,15 +11,16 @@ use egui_plot::{Legend, Line, Plot};
 use image::RgbImage;
 
 use super::jobs::{Jobs, Task};
+use super::model_picker::{ModelChoice, model_picker_ui};
 use super::notices::Notices;
 use super::viewer::ImageView;
-use super::widgets::{choice_ui, optional_names, stage_choice_ui, text_field_ui};
+use super::widgets::{choice_ui, stage_choice_ui, text_field_ui};
 use crate::dataset::SplitKind;
 use crate::detect::{Detector, EvalImage, detect_images};
 use crate::eval::{
     EvalOptions, EvalReport, Evaluator, FaceVerdict, GroundTruth, ImageMatches, Predictions, Verdict, evaluate,
 };
-use crate::model::{DeviceChoice, PRESETS};
+use crate::model::DeviceChoice;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -308,10 +309,9 @@ impl EvalPanel {
         });
         match self.source {
             Source::Model => {
-                text_field_ui(ui, "Model", &mut self.model_path, "model.bpk, .pth or .safetensors");
-                let combo = egui::ComboBox::from_label("Preset (PyTorch checkpoints)");
-                choice_ui(ui, combo, &mut self.preset, optional_names("none: facestudio model file", &PRESETS));
-                text_field_ui(ui, "Device", &mut self.device, "cpu, wgpu[:N] or cuda[:N]");
+                let choice =
+                    ModelChoice { path: &mut self.model_path, preset: &mut self.preset, device: &mut self.device };
+                model_picker_ui(ui, "eval-preset", choice);
                 stage_choice_ui(ui, "eval-stage", &mut self.stage);
             }
             Source::Predictions => {

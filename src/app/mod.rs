@@ -6,6 +6,7 @@ mod detect_panel;
 mod edit;
 mod eval_panel;
 mod jobs;
+mod model_picker;
 mod notices;
 mod overlay;
 mod thumbnails;

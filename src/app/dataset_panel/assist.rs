@@ -16,15 +16,14 @@ use super::DatasetPanel;
 use crate::annotate::{Suspect, SuspectKind, Thresholds, face_from, match_image, review};
 use crate::app::edit::{ImageRef, faces};
 use crate::app::jobs::Task;
+use crate::app::model_picker::{ModelChoice, load_detector, model_picker_ui};
 use crate::app::overlay::{LANDMARK_RADIUS, draw_score, landmark_color};
 use crate::app::viewer::ImageTransform;
-use crate::app::widgets::{choice_ui, optional_names, text_field_ui};
 use crate::dataset::SplitKind;
 use crate::detect::{
     CandidateLimits, Candidates, DetectError, Detection, Detector, FaceFilter, Outcome, RunOptions, run_over,
 };
 use crate::geometry::BBox;
-use crate::model::{DeviceChoice, PRESETS};
 
 /// Suggestions are drawn in a colour no annotation box uses.
 const SUGGESTION: Color32 = Color32::from_rgb(255, 80, 220);
@@ -140,12 +139,11 @@ fn box_key(bbox: &BBox) -> [u32; 4] {
 impl DatasetPanel {
     /// Loads the model named by the Model section in the background.
     pub fn load_assist_model(&mut self, ctx: &egui::Context) {
-        let path = PathBuf::from(self.assist.model_path.trim());
-        let preset = self.assist.preset.clone();
-        let Some(device) = self.notices.parse::<DeviceChoice>("Device", &self.assist.device) else { return };
-        self.assist.model_task = Some(self.jobs.spawn(format!("Loading model {}", path.display()), ctx, move |_| {
-            Detector::load(&path, preset.as_deref(), device).map_err(|e| e.to_string())
-        }));
+        let a = &self.assist;
+        let task = load_detector(&self.jobs, &self.notices, ctx, &a.model_path, a.preset.clone(), &a.device, None);
+        if task.is_some() {
+            self.assist.model_task = task;
+        }
     }
 
     /// Runs the model over the `images` not predicted yet, in one background job; their
@@ -436,12 +434,12 @@ impl DatasetPanel {
     }
 
     fn model_ui(&mut self, ui: &mut egui::Ui) {
-        text_field_ui(ui, "Model file", &mut self.assist.model_path, "model.bpk, .pth or .safetensors");
-        // The label above the combo: beside it, in this narrow column, it squeezes the combo.
-        ui.label("Preset (PyTorch checkpoints)");
-        let combo = egui::ComboBox::from_id_salt("assist-preset").width(200.0);
-        choice_ui(ui, combo, &mut self.assist.preset, optional_names("none: facestudio model file", &PRESETS));
-        text_field_ui(ui, "Device", &mut self.assist.device, "cpu, wgpu[:N] or cuda[:N]");
+        let a = &mut self.assist;
+        model_picker_ui(
+            ui,
+            "assist-preset",
+            ModelChoice { path: &mut a.model_path, preset: &mut a.preset, device: &mut a.device },
+        );
         ui.horizontal(|ui| {
             let loading = self.assist.model_task.is_some();
             let can_load = !loading && !self.assist.model_path.trim().is_empty();
