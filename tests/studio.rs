@@ -630,8 +630,12 @@ fn walk_the_review_queue_with_the_keyboard_and_fix_a_planted_mistake() {
     let first = harness.state().dataset.suspects()[0].clone();
     assert_eq!((first.kind, first.face), (facestudio::annotate::SuspectKind::BoxMismatch, Some(0)), "{first:?}");
     assert_eq!(first.bbox, planted);
+    let fitted = harness.state().dataset.view.transform.unwrap().scale;
     harness.key_press(egui::Key::N);
     harness.step();
+    harness.step();
+    let zoomed = harness.state().dataset.view.transform.unwrap().scale;
+    assert!(zoomed > fitted * 1.5, "the view zooms to the suspect ({fitted} → {zoomed})");
     assert_eq!(harness.state().dataset.selected, Some(index));
     assert_eq!(harness.state().dataset.selected_face, Some(0), "the suspect's face is selected");
     harness.key_press(egui::Key::Enter);

@@ -44,11 +44,14 @@ pub struct ImageView {
     placement: Placement,
     /// Where the image was last drawn; overlays and tests read it.
     pub transform: Option<ImageTransform>,
+    /// A region (image pixels) to zoom to when the image is next drawn: it survives the image
+    /// being loaded in between, so selecting a face on another image lands zoomed on it.
+    focus: Option<[f32; 4]>,
 }
 
 impl Default for ImageView {
     fn default() -> Self {
-        ImageView { texture: None, size: [0, 0], placement: Placement::Fit, transform: None }
+        ImageView { texture: None, size: [0, 0], placement: Placement::Fit, transform: None, focus: None }
     }
 }
 
@@ -84,6 +87,12 @@ impl ImageView {
         self.placement = Placement::Fit;
     }
 
+    /// Zooms so that `region` (`[x1, y1, x2, y2]` in image pixels) fills about 40% of the view,
+    /// centred, on the next frame the image is drawn.
+    pub fn focus(&mut self, region: [f32; 4]) {
+        self.focus = Some(region);
+    }
+
     /// Draws the image in the remaining space. The wheel zooms around the pointer; dragging with
     /// the secondary or middle button pans, and so does a primary drag when `primary_pans`.
     pub fn show_ui(&mut self, ui: &mut egui::Ui, primary_pans: bool) -> Option<ViewInput> {
@@ -96,6 +105,15 @@ impl ImageView {
         };
         let image_size = Vec2::new(self.size[0] as f32, self.size[1] as f32);
         let fit_scale = (rect.width() / image_size.x).min(rect.height() / image_size.y).max(1e-3);
+        if let Some([x1, y1, x2, y2]) = self.focus.take() {
+            let (w, h) = ((x2 - x1).max(1.0), (y2 - y1).max(1.0));
+            let zoom =
+                (0.4 * rect.width() / (w * fit_scale)).min(0.4 * rect.height() / (h * fit_scale)).clamp(1.0, 64.0);
+            let scale = fit_scale * zoom;
+            // The region's centre lands on the view's centre.
+            let centre = Vec2::new((x1 + x2) / 2.0, (y1 + y2) / 2.0);
+            self.placement = Placement::Manual { zoom, offset: image_size * scale / 2.0 - centre * scale };
+        }
         let (mut zoom, mut offset) = match self.placement {
             Placement::Fit => (1.0, Vec2::ZERO),
             Placement::Manual { zoom, offset } => (zoom, offset),

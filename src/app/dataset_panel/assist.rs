@@ -364,6 +364,10 @@ impl DatasetPanel {
         self.select_image(Some(image));
         self.selected_face = face;
         self.assist.selected_suspect = Some(k);
+        // Zoomed to the face, with room around it to see the prediction beside the annotation.
+        let [x1, y1, x2, y2] = self.assist.suspects[k].bbox.corners();
+        let (mx, my) = ((x2 - x1) * 0.5, (y2 - y1) * 0.5);
+        self.view.focus([x1 - mx, y1 - my, x2 + mx, y2 + my]);
     }
 
     /// The suspect after the selected one (the first when none is).
@@ -605,6 +609,19 @@ impl DatasetPanel {
             let selected = self.assist.selected_suggestion == Some(i);
             let stroke = Stroke::new(if selected { 2.5 } else { 1.5 }, SUGGESTION);
             draw_dashed_rect(painter, t.rect_to_screen(d.bbox.corners()), stroke);
+            draw_score(painter, t, &d.bbox, d.score, SUGGESTION);
+            if let Some(l) = &d.landmarks {
+                for (k, p) in l.points.iter().enumerate() {
+                    painter.circle_stroke(t.to_screen(*p), LANDMARK_RADIUS, Stroke::new(1.5, landmark_color(k)));
+                }
+            }
+        }
+        // The selected suspect's prediction beside its annotation, matched or not.
+        let suspect = self.assist.selected_suspect.and_then(|k| self.assist.suspects.get(k));
+        if let Some(suspect) = suspect.filter(|s| s.image == image.index && self.assist.suspects_split == image.split)
+            && let Some(d) = &suspect.prediction
+        {
+            draw_dashed_rect(painter, t.rect_to_screen(d.bbox.corners()), Stroke::new(2.5, SUGGESTION));
             draw_score(painter, t, &d.bbox, d.score, SUGGESTION);
             if let Some(l) = &d.landmarks {
                 for (k, p) in l.points.iter().enumerate() {

@@ -87,7 +87,7 @@ pub struct DatasetPanel {
 }
 
 /// Every shortcut of the panel, as the overlay lists them.
-const SHORTCUTS: [(&str, &str); 18] = [
+const SHORTCUTS: [(&str, &str); 19] = [
     ("Down, Right, Page Down", "next image in the list"),
     ("Up, Left, Page Up", "previous image in the list"),
     ("Tab / Shift+Tab", "next / previous face"),
@@ -99,6 +99,7 @@ const SHORTCUTS: [(&str, &str); 18] = [
     ("N", "next suspect of the review queue"),
     ("Enter", "apply the selected suspect's fix (take the predicted box or landmarks, add, delete)"),
     ("F", "fit the image to the view"),
+    ("Z", "zoom to the selected face"),
     ("Ctrl+Z", "undo"),
     ("Ctrl+Shift+Z", "redo"),
     ("Ctrl+S", "save"),
@@ -411,6 +412,7 @@ impl DatasetPanel {
         let next_suspect = pressed(Key::N);
         let fix = pressed(Key::Enter);
         let fit = pressed(Key::F);
+        let zoom = pressed(Key::Z);
         let overlay = [Key::Questionmark, Key::F1].into_iter().any(pressed);
         if next_image {
             self.step_image(true);
@@ -441,6 +443,15 @@ impl DatasetPanel {
         }
         if fit {
             self.view.fit();
+        }
+        if zoom
+            && let Some(face) = self.current().zip(self.selected_face).and_then(|(image, f)| {
+                self.dataset.as_ref().and_then(|d| faces(d, image)).and_then(|list| list.get(f)).map(|face| face.bbox)
+            })
+        {
+            let [x1, y1, x2, y2] = face.corners();
+            let (mx, my) = ((x2 - x1) * 0.5, (y2 - y1) * 0.5);
+            self.view.focus([x1 - mx, y1 - my, x2 + mx, y2 + my]);
         }
         if overlay {
             self.show_shortcuts = !self.show_shortcuts;
