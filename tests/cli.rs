@@ -517,7 +517,10 @@ fn a_closed_pipe_ends_the_output_quietly() {
 
 /// A dataset whose annotations are the fd1mb model's own faces (score ≥ 0.8) on the real photos:
 /// the model reproduces them exactly, so whatever prelabel adds or review flags is planted.
-fn model_annotated_dataset(assets: &Path, root: &Path) -> Vec<(String, Vec<String>)> {
+/// Per image its split-file face lines and the matching `label.txt` lines (with landmarks).
+type Annotated = Vec<(String, Vec<String>, Vec<String>)>;
+
+fn model_annotated_dataset(assets: &Path, root: &Path) -> Annotated {
     let weights = assets.join("weights/mobilenet0.25_Final.pth");
     let event = root.join("WIDER_train/images/0--photos");
     std::fs::create_dir_all(&event).unwrap();
@@ -537,32 +540,45 @@ fn model_annotated_dataset(assets: &Path, root: &Path) -> Vec<(String, Vec<Strin
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-        let lines = result["detections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                let b: Vec<f64> = d["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-                format!("{:.2} {:.2} {:.2} {:.2} 0 0 0 0 0 0 ", b[0], b[1], b[2] - b[0], b[3] - b[1])
-            })
-            .collect();
-        images.push((format!("0--photos/{name}.jpg"), lines));
+        let (mut lines, mut labels) = (Vec::new(), Vec::new());
+        for d in result["detections"].as_array().unwrap() {
+            let b: Vec<f64> = d["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let xywh = format!("{:.2} {:.2} {:.2} {:.2}", b[0], b[1], b[2] - b[0], b[3] - b[1]);
+            lines.push(format!("{xywh} 0 0 0 0 0 0 "));
+            let points: Vec<String> = d["landmarks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| format!("{:.2} {:.2} 0.0", p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+                .collect();
+            labels.push(format!("{xywh} {} 0.9", points.join(" ")));
+        }
+        images.push((format!("0--photos/{name}.jpg"), lines, labels));
     }
     images
 }
 
-fn write_split_file(root: &Path, images: &[(String, Vec<String>)]) -> std::path::PathBuf {
+/// The split file, and with `labels` the RetinaFace `label.txt` too (landmarks).
+fn write_split_file(root: &Path, images: &Annotated, labels: bool) -> std::path::PathBuf {
     let path = root.join("wider_face_split/wider_face_train_bbx_gt.txt");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut text = String::new();
-    for (image, faces) in images {
+    let (mut text, mut label_text) = (String::new(), String::new());
+    for (image, faces, face_labels) in images {
         text.push_str(&format!("{image}\n{}\n", faces.len()));
-        for face in faces {
+        label_text.push_str(&format!("# {image}\n"));
+        for (face, label) in faces.iter().zip(face_labels) {
             text.push_str(face);
             text.push('\n');
+            label_text.push_str(label);
+            label_text.push('\n');
         }
     }
     std::fs::write(&path, text).unwrap();
+    if labels {
+        let label_path = root.join("retinaface_gt_v1.1/train/label.txt");
+        std::fs::create_dir_all(label_path.parent().unwrap()).unwrap();
+        std::fs::write(label_path, label_text).unwrap();
+    }
     path
 }
 
@@ -574,12 +590,16 @@ fn prelabel_gives_removed_faces_back_and_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     let full = model_annotated_dataset(&assets, &root);
-    let kept: Vec<(String, Vec<String>)> =
-        full.iter().map(|(image, faces)| (image.clone(), faces.iter().step_by(2).cloned().collect())).collect();
-    let removed: usize =
-        full.iter().map(|(_, f)| f.len()).sum::<usize>() - kept.iter().map(|(_, f)| f.len()).sum::<usize>();
+    let kept: Annotated = full
+        .iter()
+        .map(|(image, faces, labels)| {
+            (image.clone(), faces.iter().step_by(2).cloned().collect(), labels.iter().step_by(2).cloned().collect())
+        })
+        .collect();
+    let count = |a: &Annotated| a.iter().map(|(_, f, _)| f.len()).sum::<usize>();
+    let removed = count(&full) - count(&kept);
     assert!(removed >= 10, "the photos have faces to remove ({removed})");
-    let split_file = write_split_file(&root, &kept);
+    let split_file = write_split_file(&root, &kept, false);
     let weights = assets.join("weights/mobilenet0.25_Final.pth");
     let prelabel = |extra: &[&str]| {
         let mut args = vec!["dataset", "prelabel", root.to_str().unwrap(), "--weights", weights.to_str().unwrap()];
@@ -604,23 +624,32 @@ fn prelabel_gives_removed_faces_back_and_nothing_twice() {
     assert_eq!(prelabel(&[])["added"], 0, "nothing is added twice");
 }
 
-/// Planted mistakes of each kind a model without landmarks can show come first in `review`.
+/// Planted mistakes of each kind come first in `review`.
 #[test]
 fn review_puts_planted_mistakes_first() {
     let Some(assets) = common::assets("review_puts_planted_mistakes_first") else { return };
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     let mut images = model_annotated_dataset(&assets, &root);
-    let faces = &mut images[0].1;
-    // A face nobody drew, a box shifted by half its width, a box where there is no face.
+    let (_, faces, labels) = &mut images[0];
+    // A face nobody drew, a box shifted by half its width, the eyes of another face swapped,
+    // a box where there is no face.
     let deleted = faces.remove(0);
-    let shifted = {
-        let v: Vec<f64> = faces[0].split_whitespace().take(4).map(|t| t.parse().unwrap()).collect();
-        format!("{:.2} {:.2} {:.2} {:.2} 0 0 0 0 0 0 ", v[0] + v[2] * 0.45, v[1], v[2], v[3])
+    labels.remove(0);
+    let shift = |line: &str, tail: &str| {
+        let v: Vec<f64> = line.split_whitespace().take(4).map(|t| t.parse().unwrap()).collect();
+        format!("{:.2} {:.2} {:.2} {:.2}{tail}", v[0] + v[2] * 0.45, v[1], v[2], v[3])
     };
-    faces[0] = shifted;
+    faces[0] = shift(&faces[0], " 0 0 0 0 0 0 ");
+    let rest: String = labels[0].split_whitespace().skip(4).collect::<Vec<_>>().join(" ");
+    labels[0] = shift(&labels[0], &format!(" {rest}"));
+    let mut values: Vec<String> = labels[1].split_whitespace().map(String::from).collect();
+    values.swap(4, 7);
+    values.swap(5, 8);
+    labels[1] = values.join(" ");
     faces.push("2.00 2.00 6.00 6.00 0 0 0 0 0 0 ".into());
-    write_split_file(&root, &images);
+    labels.push(format!("2.00 2.00 6.00 6.00 {} -1.0", vec!["-1.0"; 15].join(" ")));
+    write_split_file(&root, &images, true);
     let weights = assets.join("weights/mobilenet0.25_Final.pth");
     let out = facestudio(&[
         "dataset",
@@ -632,13 +661,13 @@ fn review_puts_planted_mistakes_first() {
         "fd1mb-mnet",
         "--json",
         "--top",
-        "3",
+        "4",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let suspects: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let mut kinds: Vec<&str> = suspects.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     kinds.sort();
-    assert_eq!(kinds, ["box_mismatch", "missing_face", "unmatched_annotation"], "{suspects:?}");
+    assert_eq!(kinds, ["box_mismatch", "landmark_mismatch", "missing_face", "unmatched_annotation"], "{suspects:?}");
     let scores: Vec<f64> = suspects.iter().map(|s| s["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted by score: {scores:?}");
     let missing = suspects.iter().find(|s| s["kind"] == "missing_face").unwrap();

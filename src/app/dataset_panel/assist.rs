@@ -171,7 +171,9 @@ impl DatasetPanel {
         let label = format!("Predicting faces in {} image(s)", todo.len());
         self.assist.running = Some(self.jobs.spawn(label, ctx, move |progress| {
             progress.set_total(todo.len());
-            let options = RunOptions { limits: CandidateLimits::EVALUATION, ..RunOptions::default() };
+            // Consecutive images of one size share a network run (WIDER's often do), as `dataset
+            // review` runs them; results still arrive image by image.
+            let options = RunOptions { batch: 4, limits: CandidateLimits::EVALUATION, ..RunOptions::default() };
             let paths: Vec<&Path> = todo.iter().map(|(_, path)| path.as_path()).collect();
             let mut skipped = 0;
             let ended = run_over(&detector, &paths, &options, |outcome| {
