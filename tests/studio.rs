@@ -512,9 +512,18 @@ fn keys_step_through_images_and_faces_and_open_the_shortcut_list() {
     assert!(!harness.state().dataset.show_shortcuts, "F1 closes it again");
 }
 
-#[test]
-fn predict_an_image_accept_a_suggestion_undo_save_and_reload() {
-    let Some(assets) = common::assets("predict_an_image_accept_a_suggestion_undo_save_and_reload") else { return };
+/// A synthetic dataset whose first image is replaced by the real `test.jpg` (27 faces), its
+/// faces unannotated, the fd1mb model loaded in the Dataset panel and that image predicted, its
+/// suggestions shown from `confidence`.
+struct PredictedPhoto {
+    harness: Harness<'static, Studio>,
+    dir: tempfile::TempDir,
+    _recovery: tempfile::TempDir,
+    split: SplitKind,
+    index: usize,
+}
+
+fn predicted_photo(assets: &Path, confidence: f32) -> PredictedPhoto {
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path(), 4);
     let recovery = tempfile::tempdir().unwrap();
@@ -523,8 +532,6 @@ fn predict_an_image_accept_a_suggestion_undo_save_and_reload() {
     let split = harness.state().dataset.split;
     let index = harness.state().dataset.visible[0];
     let image = facestudio::app::ImageRef { split, index };
-    // A real photo in the image's place, its faces unannotated: every face the model finds there
-    // (test.jpg has 27) is a suggestion.
     let path = {
         let data = harness.state().dataset.dataset.as_ref().unwrap();
         let s = data.split(split).unwrap();
@@ -538,7 +545,7 @@ fn predict_an_image_accept_a_suggestion_undo_save_and_reload() {
         let assist = &mut harness.state_mut().dataset.assist;
         assist.model_path = assets.join("weights/mobilenet0.25_Final.pth").display().to_string();
         assist.preset = Some("fd1mb-mnet".into());
-        assist.confidence = 0.3;
+        assist.confidence = confidence;
     }
     let ctx = harness.ctx.clone();
     harness.state_mut().dataset.load_assist_model(&ctx);
@@ -547,6 +554,13 @@ fn predict_an_image_accept_a_suggestion_undo_save_and_reload() {
     step_until(&mut harness, "the predictions", 180, |s| {
         s.dataset.assist.is_predicted(image) && !s.dataset.assist.is_predicting()
     });
+    PredictedPhoto { harness, dir, _recovery: recovery, split, index }
+}
+
+#[test]
+fn predict_an_image_accept_a_suggestion_undo_save_and_reload() {
+    let Some(assets) = common::assets("predict_an_image_accept_a_suggestion_undo_save_and_reload") else { return };
+    let PredictedPhoto { mut harness, dir, _recovery, split, index } = predicted_photo(&assets, 0.3);
     assert_eq!(harness.state().dataset.assist.predicted_in(split), 1);
     let found = harness.state_mut().dataset.find_mistakes();
     assert_eq!(found, harness.state().dataset.suspects().len());
@@ -585,36 +599,7 @@ fn walk_the_review_queue_with_the_keyboard_and_fix_a_planted_mistake() {
     let Some(assets) = common::assets("walk_the_review_queue_with_the_keyboard_and_fix_a_planted_mistake") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    synth(dir.path(), 4);
-    let recovery = tempfile::tempdir().unwrap();
-    let mut harness = studio(Settings::default(), vec![dir.path().to_path_buf()], recovery.path());
-    step_until(&mut harness, "the dataset", 60, |s| s.dataset.dataset.is_some());
-    let split = harness.state().dataset.split;
-    let index = harness.state().dataset.visible[0];
-    let image = facestudio::app::ImageRef { split, index };
-    let path = {
-        let data = harness.state().dataset.dataset.as_ref().unwrap();
-        let s = data.split(split).unwrap();
-        s.image_path(&s.images[index])
-    };
-    std::fs::copy(assets.join("photos/test.jpg"), &path).unwrap();
-    harness.state_mut().dataset.dataset.as_mut().unwrap().split_mut(split).unwrap().images[index].faces.clear();
-    harness.state_mut().dataset.selected = Some(index);
-    step_until(&mut harness, "the image", 30, |s| s.dataset.view.transform.is_some());
-    {
-        let assist = &mut harness.state_mut().dataset.assist;
-        assist.model_path = assets.join("weights/mobilenet0.25_Final.pth").display().to_string();
-        assist.preset = Some("fd1mb-mnet".into());
-        assist.confidence = 0.8;
-    }
-    let ctx = harness.ctx.clone();
-    harness.state_mut().dataset.load_assist_model(&ctx);
-    step_until(&mut harness, "the model", 180, |s| s.dataset.assist.has_model());
-    harness.state_mut().dataset.predict_images(&ctx, vec![image]);
-    step_until(&mut harness, "the predictions", 180, |s| {
-        s.dataset.assist.is_predicted(image) && !s.dataset.assist.is_predicting()
-    });
+    let PredictedPhoto { mut harness, dir: _dir, _recovery, split, index } = predicted_photo(&assets, 0.8);
     let accepted = harness.state_mut().dataset.accept_all_in_split();
     assert!(accepted >= 10, "the photo's confident faces become the annotation ({accepted})");
     // The planted mistake: face 0 moved by half its width.
