@@ -23,9 +23,9 @@ pub fn model_picker_ui(ui: &mut egui::Ui, id: &str, choice: ModelChoice) {
     text_field_ui(ui, "Model file", choice.path, "model.bpk, .pth or .safetensors");
     // The label above the combo: the pickers sit in narrow columns, where a label beside it
     // squeezes the combo.
-    ui.label("Preset (PyTorch checkpoints)");
+    let label = ui.label("Preset (PyTorch checkpoints)");
     let combo = egui::ComboBox::from_id_salt(id).width(220.0);
-    choice_ui(ui, combo, choice.preset, optional_names("none: facestudio model file", &PRESETS));
+    choice_ui(ui, combo, choice.preset, optional_names("none: facestudio model file", &PRESETS)).labelled_by(label.id);
     text_field_ui(ui, "Device", choice.device, "cpu, wgpu[:N] or cuda[:N]");
 }
 
