@@ -1,13 +1,18 @@
 //! Detection latency on the CPU backend, split into preprocessing / network / post-processing:
 //! `fd1mb-mnet` on a 1024×768 photo (the shared checkpoint when FACESTUDIO_ASSETS is set) and
 //! `seed-full` at 640×640 (random weights: the time does not depend on them).
+//! Then the whole pipeline the CLI and the studio use (`detect::run_over`: decode, preprocess,
+//! network, candidates, filter) over `test.jpg` at its own size, to set beside
+//! `../shared/reference/perf/time_inference.py … test.jpg` (network + post at 1024×624).
 //! Targets on 2 cores: fd1mb network ≤ ~100 ms (the reference PyTorch CPU run), post < 2 ms.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::Device;
-use facestudio::detect::{CandidateLimits, Detector, FaceFilter, InputSize, load_image, preprocess};
+use facestudio::detect::{
+    CandidateLimits, Detector, FaceFilter, InputSize, Outcome, RunOptions, load_image, preprocess, run_over,
+};
 use facestudio::model::{RetinaFace, RetinaFaceConfig, import_checkpoint};
 use image::RgbImage;
 
@@ -60,6 +65,28 @@ fn main() {
     time(&detector, &photo, 2);
     let [pre, net, post, faces] = time(&detector, &photo, 11);
     println!("| fd1mb-mnet ({source}) | 1024×768 | {pre:.1} | {net:.1} | {post:.2} | {faces} |");
+
+    if let Some(dir) = &assets {
+        let path = dir.join("photos/test.jpg");
+        let (mut times, mut faces) = (Vec::new(), 0);
+        for run in 0..12 {
+            let start = Instant::now();
+            run_over(&detector, std::slice::from_ref(&path), &RunOptions::default(), |outcome| {
+                if let Outcome::Detected(d) = outcome {
+                    faces = d.candidates().filter(&FaceFilter::EVALUATION).iter().filter(|f| f.score >= 0.5).count();
+                }
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect("the pipeline runs");
+            if run > 0 {
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let total = median(times);
+        println!(
+            "| fd1mb-mnet, `run_over` end to end (decode + all of the above) | test.jpg 1024×624 | {total:.1} total | | | {faces} |"
+        );
+    }
 
     let seed = RetinaFaceConfig::preset("seed-full").expect("preset");
     let detector = Detector::new(RetinaFace::new(&seed, &device), device);

@@ -36,6 +36,12 @@ pub fn check_regular(path: &Path, limit: u64) -> io::Result<fs::Metadata> {
     Ok(meta)
 }
 
+/// 64-bit FNV-1a: stable across builds and platforms (std's hasher is not), enough to tell one
+/// file from another (a checkpoint's optimiser state) or to name one (a recovery file).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
 /// [`read_limited`] as UTF-8 text.
 pub fn read_text_limited(path: &Path, limit: u64) -> io::Result<String> {
     String::from_utf8(read_limited(path, limit)?).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))

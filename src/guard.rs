@@ -18,6 +18,15 @@ pub fn catch_third_party<R>(parse: impl FnOnce() -> R) -> std::thread::Result<R>
     result
 }
 
+/// What a panic said (its payload is a `&str` or a `String` when it said anything).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into())
+}
+
 /// Whether a panic on this thread happens inside [`catch_third_party`] (a panic hook reads it).
 pub fn panic_is_expected() -> bool {
     EXPECTING.with(|e| e.get() > 0)

@@ -50,12 +50,7 @@ fn quiet_panics() {
         if facestudio::guard::panic_is_expected() {
             return;
         }
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".into());
+        let message = facestudio::guard::panic_message(info.payload());
         let thread = std::thread::current();
         let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!(

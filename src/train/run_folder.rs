@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{OptimizerConfig, TrainConfig};
 use super::error::TrainError;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{fnv1a, write_atomic};
 use crate::model::{RetinaFace, load_model, save_model};
 
 /// What the trainer reports; each is also a line of `metrics.jsonl` (tagged by `"event"`).
@@ -132,12 +132,6 @@ const MAX_CHECKPOINT_PART_BYTES: u64 = 4 << 30;
 /// removal of the previous checkpoint can reach outside the run folder.
 fn is_checkpoint_name(name: &str) -> bool {
     name.strip_prefix("checkpoint-").is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// 64-bit FNV-1a: stable across builds and platforms (std's hasher is not), enough to tell one
-/// checkpoint file from another.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// A run folder.

@@ -77,12 +77,7 @@ fn catch_panic(work: impl FnOnce() -> Result<(), TrainError>) -> Result<(), Stri
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
         Ok(result) => result.map_err(|err| err.to_string()),
         Err(payload) => {
-            let cause = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown cause".into());
-            Err(format!("the trainer stopped on an internal error: {cause}"))
+            Err(format!("the trainer stopped on an internal error: {}", crate::guard::panic_message(payload.as_ref())))
         }
     }
 }

@@ -4,6 +4,7 @@
 //! the annotations the model disagrees with most, each with a one-click fix. The matching is the
 //! library's (`crate::annotate`), the same as `dataset prelabel` and `dataset review`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -60,7 +61,15 @@ pub struct Assist {
     /// The split the suspects' image indexes belong to.
     suspects_split: SplitKind,
     pub selected_suspect: Option<usize>,
+    /// The last image's suggestions and what they were computed from: the overlay, the panel
+    /// and the keys ask for them every frame, and filtering (NMS) plus matching to the faces is
+    /// not free on a crowded image.
+    suggestions: RefCell<Option<(SuggestionKey, Vec<Detection>)>>,
 }
+
+/// What an image's suggestions depend on: the image, whether it is predicted yet, the sliders,
+/// the faces (the edit history's revision) and how many of its predictions were rejected.
+type SuggestionKey = (ImageRef, bool, u32, u32, u64, usize);
 
 impl Assist {
     pub fn new() -> Assist {
@@ -85,6 +94,7 @@ impl Assist {
             suspects: Vec::new(),
             suspects_split: SplitKind::Train,
             selected_suspect: None,
+            suggestions: RefCell::new(None),
         }
     }
 
@@ -122,6 +132,7 @@ impl Assist {
         self.selected_suggestion = None;
         self.suspects.clear();
         self.selected_suspect = None;
+        self.suggestions.replace(None);
     }
 }
 
@@ -242,6 +253,21 @@ impl DatasetPanel {
 
     /// `image`'s suggestions: the predictions no annotated face covers, best first.
     fn suggestions_of(&self, image: ImageRef) -> Vec<Detection> {
+        let a = &self.assist;
+        let rejected = a.rejected.get(&image).map_or(0, HashSet::len);
+        let predicted = a.predictions.contains_key(&image);
+        let key = (image, predicted, a.confidence.to_bits(), a.nms.to_bits(), self.history.revision(), rejected);
+        if let Some((cached, suggestions)) = &*a.suggestions.borrow()
+            && *cached == key
+        {
+            return suggestions.clone();
+        }
+        let suggestions = self.compute_suggestions(image);
+        a.suggestions.replace(Some((key, suggestions.clone())));
+        suggestions
+    }
+
+    fn compute_suggestions(&self, image: ImageRef) -> Vec<Detection> {
         let Some(predicted) = self.predictions_of(image) else { return Vec::new() };
         let list = self.dataset.as_ref().and_then(|d| faces(d, image)).unwrap_or_default();
         let t = Thresholds::default();

@@ -161,13 +161,6 @@ fn root_key(root: &Path) -> String {
     fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()).to_string_lossy().into_owned()
 }
 
-/// FNV-1a, 64 bits. Unlike std's `DefaultHasher`, whose algorithm may change between Rust
-/// releases, it gives the same name in every build, so a recovery file is still found after
-/// facestudio was updated following a crash.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// Where a recovery file that cannot be read is moved, so that it is reported once, not on
 /// every open, and is not overwritten by the next write.
 fn corrupt_path(path: &Path) -> PathBuf {
@@ -237,7 +230,7 @@ impl DatasetPanel {
     /// The recovery file of the open dataset (whether it exists or not); `None` without a dataset.
     pub fn recovery_path(&self) -> Option<PathBuf> {
         let root = root_key(&self.dataset.as_ref()?.root);
-        Some(self.recovery_dir.join(format!("{:016x}.json", fnv1a(root.as_bytes()))))
+        Some(self.recovery_dir.join(format!("{:016x}.json", crate::fsutil::fnv1a(root.as_bytes()))))
     }
 
     /// The unsaved edits of an earlier session found when the dataset was opened, until the user
