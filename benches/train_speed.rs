@@ -38,7 +38,7 @@ fn main() {
     let steps: usize = env_or("FACESTUDIO_BENCH_STEPS", "5").parse().unwrap();
     let batches: Vec<usize> =
         env_or("FACESTUDIO_BENCH_BATCHES", "2").split(',').map(|b| b.trim().parse().unwrap()).collect();
-    let device = choice.open().expect("the device opens").autodiff();
+    let device = choice.open().expect("the device opens").device.autodiff();
     let data = tempfile::tempdir().unwrap();
     let largest = batches.iter().copied().max().unwrap_or(2);
     generate(data.path(), &SynthConfig::new(largest * (steps + 2), 7)).unwrap();

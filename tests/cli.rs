@@ -22,8 +22,26 @@ fn synth(dir: &Path) {
 fn help_lists_every_subcommand() {
     let out = facestudio(&["--help"]);
     assert!(out.status.success());
-    for command in ["dataset", "eval", "detect", "import", "train", "study", "open"] {
+    for command in ["dataset", "eval", "detect", "import", "train", "study", "devices", "open"] {
         assert!(stdout(&out).contains(command), "{command} missing from the help");
+    }
+}
+
+/// `devices` lists `auto` and the CPU on any machine (and every wgpu adapter with the name that
+/// opens it); a device name that does not parse is refused with the accepted names.
+#[test]
+fn devices_are_listed_and_a_bad_device_name_lists_the_accepted_ones() {
+    let out = facestudio(&["devices"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().any(|l| l.starts_with("auto ")), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("cpu ") && l.contains("CPU (flex, ")), "{text}");
+    assert!(!text.lines().any(|l| l.contains("OpenGL") && !l.starts_with('-')), "OpenGL is never offered: {text}");
+    let out = facestudio(&["detect", "p.png", "--weights", "missing.bpk", "--device", "tpu"]);
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    for name in ["\"tpu\"", "auto", "cpu", "wgpu[:N]", "cuda[:N]", "metal", "vulkan[:N]", "dx12[:N]"] {
+        assert!(text.contains(name), "{name}: {text}");
     }
 }
 
@@ -195,6 +213,8 @@ fn detect_prints_json_lines_and_a_bad_photo_does_not_stop_the_others() {
         "fd1mb-mnet",
         "--conf",
         "0.5",
+        "--device",
+        "cpu",
     ]);
     assert!(!out.status.success(), "a photo failed, so the exit status says so");
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.jpg"));
@@ -227,8 +247,16 @@ fn imported_model_file_detects_like_the_checkpoint_and_exports_every_format() {
     std::fs::copy(assets.join("photos/test.jpg"), photos.join("test.jpg")).unwrap();
     let out_dir = dir.path().join("out");
     let photo_dir = dir.path().join("photos");
-    let mut with_out =
-        vec!["detect", photo_dir.to_str().unwrap(), "--weights", model.to_str().unwrap(), "--conf", "0.5"];
+    let mut with_out = vec![
+        "detect",
+        photo_dir.to_str().unwrap(),
+        "--weights",
+        model.to_str().unwrap(),
+        "--conf",
+        "0.5",
+        "--device",
+        "cpu",
+    ];
     with_out.extend([
         "--out",
         out_dir.to_str().unwrap(),
@@ -271,6 +299,8 @@ fn eval_runs_a_model_over_the_ground_truth_images() {
         "--images",
         images.to_str().unwrap(),
         "--json",
+        "--device",
+        "cpu",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -307,6 +337,8 @@ fn training_killed_with_sigkill_resumes_from_its_last_checkpoint() {
         "0",
         "--lr-schedule",
         "paper",
+        "--device",
+        "cpu",
     ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_facestudio")).args(args).spawn().unwrap();
     let state = run.join("state.json");
@@ -370,6 +402,8 @@ fn the_ablation_study_trains_every_variant_and_writes_its_table() {
         "2",
         "--lr-schedule",
         "paper",
+        "--device",
+        "cpu",
     ];
     let first = facestudio(&args);
     let stderr = String::from_utf8_lossy(&first.stderr);
@@ -537,6 +571,8 @@ fn model_annotated_dataset(assets: &Path, root: &Path) -> Annotated {
             "fd1mb-mnet",
             "--conf",
             "0.8",
+            "--device",
+            "cpu",
         ]);
         assert!(out.status.success(), "{}", stderr(&out));
         let result: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -603,7 +639,7 @@ fn prelabel_gives_removed_faces_back_and_nothing_twice() {
     let weights = assets.join("weights/mobilenet0.25_Final.pth");
     let prelabel = |extra: &[&str]| {
         let mut args = vec!["dataset", "prelabel", root.to_str().unwrap(), "--weights", weights.to_str().unwrap()];
-        args.extend(["--preset", "fd1mb-mnet", "--min-score", "0.8", "--json"]);
+        args.extend(["--preset", "fd1mb-mnet", "--min-score", "0.8", "--json", "--device", "cpu"]);
         args.extend(extra);
         let out = facestudio(&args);
         assert!(out.status.success(), "{}", stderr(&out));
@@ -662,6 +698,8 @@ fn review_puts_planted_mistakes_first() {
         "--json",
         "--top",
         "4",
+        "--device",
+        "cpu",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let suspects: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();

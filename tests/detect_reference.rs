@@ -7,9 +7,9 @@ use std::path::Path;
 
 use common::assets;
 
-use burn::prelude::Device;
+use burn::prelude::*;
 use facestudio::detect::{CandidateLimits, Detection, Detector, FaceFilter, InputSize, load_image, preprocess};
-use facestudio::model::{RetinaFaceConfig, import_checkpoint};
+use facestudio::model::{InferenceEngine, InferenceNet, RetinaFaceConfig, import_checkpoint};
 use image::RgbImage;
 
 fn npy<T: npyz::Deserialize>(path: &Path) -> (Vec<u64>, Vec<T>) {
@@ -87,6 +87,36 @@ fn raw_outputs_and_detections_match_the_reference_for_all_three_containers() {
         let detections =
             detector.candidates(&outputs, &input, &CandidateLimits::EVALUATION).filter(&FaceFilter::EVALUATION);
         assert_same_faces(&detections, &expected, 0.5);
+    }
+}
+
+#[test]
+fn the_folded_network_gives_the_checkpoints_own_raw_outputs_on_both_engines() {
+    let Some(assets) = assets("the_folded_network_gives_the_checkpoints_own_raw_outputs_on_both_engines") else {
+        return;
+    };
+    let device = Device::flex();
+    let config = RetinaFaceConfig::preset("fd1mb-mnet").unwrap();
+    let model = import_checkpoint(&assets.join("weights/mobilenet0.25_Final.pth"), &config, &device).unwrap();
+    let photo = reference_photo(&assets.join("../reference/detect"));
+    let input = preprocess(&photo, InputSize::Original, &config.input);
+    let shape = [1, 3, input.height as usize, input.width as usize];
+    let x = Tensor::<4>::from_data(TensorData::new(input.data.clone(), shape), &device);
+    let expected = model.forward(x.clone());
+    let host = |t: &Tensor<3>| t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    for engine in [InferenceEngine::CpuKernels, InferenceEngine::Burn] {
+        let got = InferenceNet::with_engine(&model, &device, engine).unwrap().forward(x.clone());
+        let (e, g) = (expected.last(), got.last());
+        let diffs = [
+            max_abs_diff(&host(&e.logits), &host(&g.logits)),
+            max_abs_diff(&host(&e.boxes), &host(&g.boxes)),
+            max_abs_diff(&host(e.landmarks.as_ref().unwrap()), &host(g.landmarks.as_ref().unwrap())),
+        ];
+        println!(
+            "{engine:?}: max abs diff logits {:.2e}, boxes {:.2e}, landmarks {:.2e}",
+            diffs[0], diffs[1], diffs[2]
+        );
+        assert!(diffs.iter().all(|&d| d < 1e-4), "{engine:?}: {diffs:?}");
     }
 }
 

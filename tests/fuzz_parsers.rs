@@ -1027,7 +1027,7 @@ fn photos_decode_or_fail_naming_the_file() {
 fn sample_events() -> Vec<TrainEvent> {
     let terms = StageTerms { classification: 1.25, boxes: 0.5, landmarks: 2.0 };
     vec![
-        TrainEvent::Started { epochs: 2, steps_per_epoch: 3, resumed_at_step: 0 },
+        TrainEvent::Started { epochs: 2, steps_per_epoch: 3, resumed_at_step: 0, devices: Vec::new() },
         TrainEvent::Step {
             step: 1,
             epoch: 1,

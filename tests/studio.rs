@@ -12,6 +12,7 @@ use egui_kittest::kittest::Queryable;
 use facestudio::app::{Settings, Source, Studio, Tab, TrainForm};
 use facestudio::dataset::synth::{SynthConfig, generate};
 use facestudio::dataset::{Dataset, Face, SplitKind};
+use facestudio::model::DeviceChoice;
 use facestudio::train::TrainConfig;
 
 /// The studio as the window shows it, with its recovery files in `recovery` (never in the home
@@ -364,6 +365,22 @@ fn train_a_tiny_model_and_watch_points_arrive_then_pause_and_stop() {
     assert!(runs.path().join("ui-run/metrics.jsonl").is_file());
 }
 
+/// The Detect panel runs on `auto` unless told otherwise; the device is a labelled combo listing
+/// `auto` (with what it picks), the CPU and the adapters wgpu found.
+#[test]
+fn the_device_is_picked_in_a_labelled_combo_and_auto_by_default() {
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), Vec::new(), recovery.path());
+    harness.get_by_label("Detect").click();
+    harness.step();
+    assert_eq!(harness.state().detect.device, DeviceChoice::Auto);
+    harness.get_by_role_and_label(Role::ComboBox, "Device").click();
+    harness.run();
+    harness.get_by_label("CPU").click();
+    harness.run();
+    assert_eq!(harness.state().detect.device, DeviceChoice::Cpu);
+}
+
 #[test]
 fn drop_a_photo_detect_27_faces_move_the_slider_and_export() {
     let Some(assets) = common::assets("drop_a_photo_detect_27_faces_move_the_slider_and_export") else { return };
@@ -377,6 +394,7 @@ fn drop_a_photo_detect_27_faces_move_the_slider_and_export() {
     let mut harness = studio(settings, Vec::new(), recovery.path());
     harness.get_by_label("Detect").click();
     harness.step();
+    harness.state_mut().detect.device = DeviceChoice::Cpu;
     harness.get_by_label("Load model").click();
     harness.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(assets.join("photos/test.jpg"))));
     step_until(&mut harness, "the detections", 180, |s| {
@@ -545,6 +563,7 @@ fn predicted_photo(assets: &Path, confidence: f32) -> PredictedPhoto {
         let assist = &mut harness.state_mut().dataset.assist;
         assist.model_path = assets.join("weights/mobilenet0.25_Final.pth").display().to_string();
         assist.preset = Some("fd1mb-mnet".into());
+        assist.device = DeviceChoice::Cpu;
         assist.confidence = confidence;
     }
     let ctx = harness.ctx.clone();

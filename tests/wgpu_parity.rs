@@ -1,6 +1,7 @@
-//! The same network on burn's wgpu backend (Vulkan; lavapipe counts) and on the CPU backend gives
-//! the same outputs. Without a Vulkan adapter the test says so and passes: wgpu's OpenGL fallback
-//! is refused by `DeviceChoice::open` with a clear error instead of crashing later.
+//! The same network on burn's wgpu backend (the native API's best adapter; lavapipe counts) and on
+//! the CPU backend gives the same outputs. Without a Vulkan adapter the test says so and passes:
+//! wgpu's OpenGL fallback is refused by `DeviceChoice::open` with a clear error instead of crashing
+//! later.
 
 use burn::prelude::*;
 use facestudio::model::{DeviceChoice, RetinaFace, RetinaFaceConfig};
@@ -8,7 +9,7 @@ use facestudio::model::{DeviceChoice, RetinaFace, RetinaFaceConfig};
 #[test]
 fn wgpu_forward_matches_cpu_forward() {
     let gpu = match DeviceChoice::Wgpu(None).open() {
-        Ok(device) => device,
+        Ok(opened) => opened.device,
         Err(err) => {
             println!("SKIPPED: wgpu_forward_matches_cpu_forward: {err}");
             return;

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use image::RgbImage;
 
 use super::jobs::{Jobs, Task};
-use super::model_picker::{ModelChoice, load_detector, model_picker_ui};
+use super::model_picker::{LoadedModel, ModelChoice, load_detector, model_picker_ui};
 use super::notices::Notices;
 use super::overlay;
 use super::viewer::ImageView;
@@ -19,6 +19,7 @@ use crate::detect::{
     CandidateLimits, Candidates, DetectError, Detection, Detector, ExportFormat, FaceFilter, ImageDetections,
     InputSize, Outcome, RunOptions, run_over,
 };
+use crate::model::DeviceChoice;
 
 /// One photo of the session.
 pub struct Photo {
@@ -40,14 +41,16 @@ pub struct DetectPanel {
     pub model_path: String,
     /// The network of a PyTorch checkpoint; `None` for facestudio model files.
     pub preset: Option<String>,
-    pub device: String,
+    pub device: DeviceChoice,
     /// The scoring stage; `None`: the model's last.
     pub stage: Option<usize>,
     /// Longest photo side given to the network; 0 keeps the original size.
     pub max_size: u32,
     detector: Option<Arc<Detector>>,
     pub model_label: Option<String>,
-    model_task: Option<Task<Result<Detector, String>>>,
+    /// What the loaded model runs on.
+    pub device_label: Option<String>,
+    model_task: Option<Task<Result<LoadedModel, String>>>,
     pub photos: Vec<Photo>,
     pub selected: Option<usize>,
     pub confidence: f32,
@@ -76,11 +79,12 @@ impl DetectPanel {
             notices,
             model_path: String::new(),
             preset: None,
-            device: "cpu".into(),
+            device: DeviceChoice::Auto,
             stage: None,
             max_size: 0,
             detector: None,
             model_label: None,
+            device_label: None,
             model_task: None,
             photos: Vec::new(),
             selected: None,
@@ -102,18 +106,15 @@ impl DetectPanel {
 
     /// Loads the model named by the form in the background.
     pub fn load_model(&mut self, ctx: &egui::Context) {
-        let task = load_detector(
+        self.model_task = Some(load_detector(
             &self.jobs,
             &self.notices,
             ctx,
             &self.model_path,
             self.preset.clone(),
-            &self.device,
+            self.device,
             self.stage,
-        );
-        if task.is_some() {
-            self.model_task = task;
-        }
+        ));
     }
 
     /// Adds photos (files, or folders searched for images) and detects faces in them.
@@ -175,8 +176,10 @@ impl DetectPanel {
         {
             self.model_task = None;
             match result {
-                Ok(detector) => {
-                    self.model_label = Some(format!("{} ({})", self.model_path.trim(), detector.config().preset));
+                Ok(LoadedModel { detector, device }) => {
+                    self.model_label =
+                        Some(format!("{} ({}) on {device}", self.model_path.trim(), detector.config().preset));
+                    self.device_label = Some(device);
                     self.detector = Some(Arc::new(detector));
                     for photo in &mut self.photos {
                         photo.candidates = None;
@@ -248,7 +251,8 @@ impl DetectPanel {
         let size = if self.max_size == 0 { InputSize::Original } else { InputSize::MaxSize(self.max_size) };
         let passes = self.forward_passes.clone();
         let ctx2 = ctx.clone();
-        let label = format!("Detecting faces in {} photo(s)", todo.len());
+        let on = self.device_label.as_deref().map(|d| format!(" on {d}")).unwrap_or_default();
+        let label = format!("Detecting faces in {} photo(s){on}", todo.len());
         self.running = Some(self.jobs.spawn(label, ctx, move |progress| {
             progress.set_total(todo.len());
             // One photo per network run, so each shows as soon as it is done.

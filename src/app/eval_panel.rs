@@ -11,12 +11,12 @@ use egui_plot::{Legend, Line, Plot};
 use image::RgbImage;
 
 use super::jobs::{Jobs, Task};
-use super::model_picker::{ModelChoice, model_picker_ui};
+use super::model_picker::{ModelChoice, model_picker_ui, open_model};
 use super::notices::Notices;
 use super::viewer::ImageView;
 use super::widgets::{choice_ui, stage_choice_ui, text_field_ui};
 use crate::dataset::SplitKind;
-use crate::detect::{Detector, EvalImage, detect_images};
+use crate::detect::{EvalImage, detect_images};
 use crate::eval::{
     EvalOptions, EvalReport, Evaluator, FaceVerdict, GroundTruth, ImageMatches, Predictions, Verdict, evaluate,
 };
@@ -60,7 +60,7 @@ pub struct EvalPanel {
     pub source: Source,
     pub model_path: String,
     pub preset: Option<String>,
-    pub device: String,
+    pub device: DeviceChoice,
     /// The scoring stage of the model; `None`: its last.
     pub stage: Option<usize>,
     pub pred_dir: String,
@@ -89,7 +89,7 @@ impl EvalPanel {
             source: Source::Model,
             model_path: String::new(),
             preset: None,
-            device: "cpu".into(),
+            device: DeviceChoice::Auto,
             stage: None,
             pred_dir: String::new(),
             task: None,
@@ -122,9 +122,14 @@ impl EvalPanel {
         let model = PathBuf::from(self.model_path.trim());
         let preset = self.preset.clone();
         let stage = self.stage;
-        let Some(device) = self.notices.parse::<DeviceChoice>("Device", &self.device) else { return };
+        let device = self.device;
         let pred_dir = PathBuf::from(self.pred_dir.trim());
-        self.task = Some(self.jobs.spawn("Evaluating", ctx, move |progress| {
+        let label = match source {
+            Source::Model => format!("Evaluating on {}", device.describe()),
+            Source::Predictions => "Evaluating".to_string(),
+        };
+        let notices = self.notices.clone();
+        self.task = Some(self.jobs.spawn(label, ctx, move |progress| {
             let (gt, dataset_images) = GroundTruth::open(&gt_dir, split).map_err(|e| e.to_string())?;
             let images_dir = if images_field.is_empty() { dataset_images } else { Some(PathBuf::from(images_field)) };
             let predictions = match source {
@@ -135,9 +140,7 @@ impl EvalPanel {
                     let images = images_dir.clone().ok_or(
                         "the official ground truth names no image folder: fill in Images (e.g. WIDER_val/images)",
                     )?;
-                    let detector = Detector::load(&model, preset.as_deref(), device)
-                        .and_then(|d| Ok(d.with_stage(stage)?))
-                        .map_err(|e| e.to_string())?;
+                    let detector = open_model(&notices, &model, preset.as_deref(), device, stage)?.detector;
                     let list = EvalImage::list(&gt, &images);
                     progress.set_total(list.len());
                     // An unreadable image is left without predictions: the report counts it as

@@ -10,8 +10,8 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
-use super::widgets::{choice_ui, names, optional_names};
-use crate::model::{DeviceSet, PRESETS};
+use super::widgets::{choice_ui, device_choice_ui, names, optional_names};
+use crate::model::{DeviceChoice, DeviceSet, PRESETS};
 use crate::train::{
     ABLATION, Control, LOSS_SETUPS, RunCurves, RunFile, RunFolder, SCHEDULES, StudyConfig, StudyEvent, StudyHooks,
     TrainConfig, TrainError, TrainEvent, TrainerHandle, run_study, spawn,
@@ -198,7 +198,9 @@ impl TrainPanel {
             official: None,
         };
         let notices = self.notices.clone();
-        self.study = Some(self.jobs.spawn("Ablation study", ctx, move |progress| {
+        let devices: Vec<String> = config.train.device.devices().iter().map(|d| d.describe()).collect();
+        let label = format!("Ablation study on {}", devices.join(", "));
+        self.study = Some(self.jobs.spawn(label, ctx, move |progress| {
             progress.set_total(config.presets.len());
             let on_event = |event: StudyEvent| match event {
                 StudyEvent::Skipped { .. } | StudyEvent::Training { event: TrainEvent::Finished { .. }, .. } => {
@@ -206,6 +208,11 @@ impl TrainPanel {
                 }
                 StudyEvent::Training { preset, event: TrainEvent::Error { message } } => {
                     notices.error(format!("Ablation study, {preset}: {message}"))
+                }
+                // What a run says about itself, the CPU running instead of a GPU that did not
+                // start included.
+                StudyEvent::Training { preset, event: TrainEvent::Warning { message } } => {
+                    notices.info(format!("Ablation study, {preset}: {message}"))
                 }
                 _ => {}
             };
@@ -329,9 +336,18 @@ impl TrainPanel {
                 choice_ui(ui, egui::ComboBox::from_id_salt("schedule"), &mut f.lr_schedule, names(&SCHEDULES));
                 ui.end_row();
                 let label = ui.label("Device");
-                ui.text_edit_singleline(&mut f.device)
-                    .labelled_by(label.id)
-                    .on_hover_text("cpu, wgpu[:N] or cuda[:N]; several, comma-separated, train data-parallel");
+                let mut first = first_device(&f.device);
+                let before = first;
+                device_choice_ui(ui, "train-device", &mut first).labelled_by(label.id);
+                if first != before {
+                    f.device = with_first_device(&f.device, first);
+                }
+                ui.end_row();
+                let label = ui.label("All devices");
+                ui.text_edit_singleline(&mut f.device).labelled_by(label.id).on_hover_text(
+                    "auto, cpu, wgpu[:N], vulkan[:N], metal, dx12[:N] or cuda[:N]; several, comma-separated, \
+                     train data-parallel (the first is the main device)",
+                );
                 ui.end_row();
                 let label = ui.label("Backbone weights");
                 ui.add(egui::TextEdit::singleline(&mut f.backbone_weights).hint_text("optional ImageNet .pth"))
@@ -389,6 +405,9 @@ impl TrainPanel {
         }
         if let Some((out, curves)) = &self.live {
             ui.label(format!("{}: {}", out.display(), curves.status));
+            if !curves.devices.is_empty() {
+                ui.label(format!("Training on {}", curves.devices.join(", ")));
+            }
             if let Some(fraction) = curves.fraction() {
                 let eta = format_duration(curves.eta_s);
                 let text = format!("epoch {}/{}, step {}, ETA {eta}", curves.epoch, curves.epochs, curves.last_step);
@@ -497,6 +516,17 @@ fn thin(points: &[[f64; 2]]) -> PlotPoints<'static> {
     PlotPoints::new(kept)
 }
 
+/// The first device of a device list as typed (`auto` when it does not parse yet).
+fn first_device(devices: &str) -> DeviceChoice {
+    devices.split(',').next().and_then(|d| d.trim().parse().ok()).unwrap_or_default()
+}
+
+/// The device list with its first device replaced by `first` (the others kept as typed).
+fn with_first_device(devices: &str, first: DeviceChoice) -> String {
+    let rest = devices.split(',').skip(1).map(str::trim).filter(|d| !d.is_empty());
+    std::iter::once(first.to_string()).chain(rest.map(String::from)).collect::<Vec<_>>().join(",")
+}
+
 fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -537,5 +567,14 @@ mod tests {
         assert_eq!(TrainForm::from_config(&trial).config().unwrap(), trial);
         let bad = TrainForm { image_size: 100, ..form };
         assert!(bad.config().unwrap_err().contains("image_size"), "checked before the start");
+    }
+
+    #[test]
+    fn the_device_combo_replaces_the_first_device_only() {
+        assert_eq!(TrainForm::default().device, "auto");
+        assert_eq!(first_device("vulkan:1, cpu"), DeviceChoice::Vulkan(Some(1)));
+        assert_eq!(first_device("tp"), DeviceChoice::Auto, "a half-typed name");
+        assert_eq!(with_first_device("vulkan:1, vulkan:2", DeviceChoice::Cpu), "cpu,vulkan:2");
+        assert_eq!(with_first_device("", DeviceChoice::Vulkan(Some(0))), "vulkan:0");
     }
 }

@@ -1,5 +1,7 @@
 //! Small widgets the panels share.
 
+use crate::model::DeviceChoice;
+
 /// A labelled one-line text field (paths, devices): the label names the field for screen
 /// readers and UI tests.
 pub fn text_field_ui(ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str) -> egui::Response {
@@ -57,4 +59,35 @@ pub fn stage_choice_ui(ui: &mut egui::Ui, id: &str, value: &mut Option<usize>) -
     choice_ui(ui, egui::ComboBox::new(id, "Scoring stage"), value, choices).on_hover_text(
         "Which head stage scores the faces; stage 2 is the cascade's (a model without one has only stage 1)",
     )
+}
+
+/// The devices to run a network on, as the device combo lists them: `auto` (naming what it would
+/// pick), the CPU, then every wgpu adapter that can be opened ("name — Vulkan, discrete"; OpenGL
+/// ones never are), and `current` when it is none of those (a typed `cuda:1`).
+pub fn device_choices(current: DeviceChoice) -> Vec<(DeviceChoice, String)> {
+    let mut choices = vec![
+        (DeviceChoice::Auto, format!("Auto (best found: {})", DeviceChoice::Auto.describe())),
+        (DeviceChoice::Cpu, "CPU".to_string()),
+    ];
+    for adapter in crate::model::adapters() {
+        if let Some(choice) = adapter.choice {
+            choices.push((choice, format!("{} ({}, {})", adapter.name, adapter.api.name(), adapter.kind.name())));
+        }
+    }
+    if cfg!(feature = "cuda") {
+        choices.push((DeviceChoice::Cuda(0), "CUDA device 0".to_string()));
+    }
+    if !choices.iter().any(|(choice, _)| *choice == current) {
+        choices.push((current, current.to_string()));
+    }
+    choices
+}
+
+/// The device combo (the caller labels it: `.labelled_by(label.id)`); `id` keeps the combos of
+/// several panels apart.
+pub fn device_choice_ui(ui: &mut egui::Ui, id: &str, value: &mut DeviceChoice) -> egui::Response {
+    let combo = egui::ComboBox::from_id_salt(id).width(220.0);
+    let choices = device_choices(*value);
+    choice_ui(ui, combo, value, choices)
+        .on_hover_text("Where the network runs: Auto takes the best GPU wgpu finds, else the CPU")
 }

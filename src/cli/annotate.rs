@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use facestudio::annotate::{PrelabelCounts, Thresholds, predict_split, prelabel, review};
 use facestudio::dataset::{Dataset, SplitKind};
-use facestudio::detect::{Detection, Detector, FaceFilter, Outcome};
+use facestudio::detect::{Detection, FaceFilter, Outcome};
 use facestudio::model::{DeviceChoice, PRESETS};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -25,8 +25,9 @@ pub struct ModelOnSplit {
     preset: Option<String>,
     #[arg(long, default_value = "train")]
     split: SplitKind,
-    /// cpu, wgpu[:N] or cuda[:N].
-    #[arg(long, default_value = "cpu")]
+    /// auto (the best GPU found, else the CPU), cpu, wgpu[:N], vulkan[:N], metal, dx12[:N] or
+    /// cuda[:N]; `facestudio devices` lists them.
+    #[arg(long, default_value = "auto")]
     device: DeviceChoice,
 }
 
@@ -67,7 +68,7 @@ fn predictions(on: &ModelOnSplit) -> anyhow::Result<(Dataset, Vec<Vec<Detection>
         Dataset::open(&on.root).with_context(|| format!("cannot open the dataset in {}", on.root.display()))?;
     let split =
         dataset.split(on.split).with_context(|| format!("{} has no {} split", on.root.display(), on.split.name()))?;
-    let detector = Detector::load(&on.weights, on.preset.as_deref(), on.device)?;
+    let detector = super::load_detector(&on.weights, on.preset.as_deref(), on.device)?;
     let progress = ProgressBar::new(split.images.len() as u64);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")?);
     let filter = FaceFilter { confidence: Thresholds::default().seen_score, ..FaceFilter::EVALUATION };

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use facestudio::detect::{
-    CandidateLimits, Detector, ExportFormat, FaceFilter, ImageDetections, InputSize, Outcome, RunOptions,
-    collect_images, output_clashes, run_over,
+    CandidateLimits, ExportFormat, FaceFilter, ImageDetections, InputSize, Outcome, RunOptions, collect_images,
+    output_clashes, run_over,
 };
 use facestudio::model::{DeviceChoice, PRESETS};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -46,8 +46,9 @@ pub struct DetectArgs {
     /// Scale photos by this factor before detection (0 < F ≤ 8).
     #[arg(long, value_parser = super::photo_scale)]
     scale: Option<f32>,
-    /// cpu, wgpu[:N] or cuda[:N].
-    #[arg(long, default_value = "cpu")]
+    /// auto (the best GPU found, else the CPU), cpu, wgpu[:N], vulkan[:N], metal, dx12[:N] or
+    /// cuda[:N]; `facestudio devices` lists them.
+    #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// Photos of the same size run through the network together, this many at a time.
     #[arg(long, default_value_t = 4, value_parser = super::at_least_one)]
@@ -83,7 +84,7 @@ pub fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let detector = Detector::load(&args.weights, args.preset.as_deref(), args.device)?.with_stage(args.stage)?;
+    let detector = super::load_detector(&args.weights, args.preset.as_deref(), args.device)?.with_stage(args.stage)?;
     let filter = FaceFilter {
         confidence: args.conf,
         nms_threshold: args.nms,

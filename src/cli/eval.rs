@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use facestudio::dataset::SplitKind;
-use facestudio::detect::{Detector, EvalImage, Outcome, detect_images};
+use facestudio::detect::{EvalImage, Outcome, detect_images};
 use facestudio::eval::{
     EvalOptions, EvalReport, GroundTruth, Predictions, evaluate, write_curves_csv, write_curves_png,
 };
@@ -36,8 +36,9 @@ pub struct EvalArgs {
     /// dataset folder given as --gt knows its own.
     #[arg(long)]
     images: Option<PathBuf>,
-    /// cpu, wgpu[:N] or cuda[:N], for --weights.
-    #[arg(long, default_value = "cpu")]
+    /// For --weights: auto (the best GPU found, else the CPU), cpu, wgpu[:N], vulkan[:N], metal,
+    /// dx12[:N] or cuda[:N]; `facestudio devices` lists them.
+    #[arg(long, default_value = "auto")]
     device: DeviceChoice,
     /// The split of a dataset folder given as --gt.
     #[arg(long, default_value = "val")]
@@ -61,7 +62,7 @@ fn detect_ground_truth(
     weights: &Path,
     images: &Path,
 ) -> anyhow::Result<Predictions> {
-    let detector = Detector::load(weights, args.preset.as_deref(), args.device)?.with_stage(args.stage)?;
+    let detector = super::load_detector(weights, args.preset.as_deref(), args.device)?.with_stage(args.stage)?;
     let progress = ProgressBar::new(gt.images().len() as u64);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")?);
     let list = EvalImage::list(gt, images);

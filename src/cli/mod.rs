@@ -3,15 +3,18 @@
 mod annotate;
 mod dataset;
 mod detect;
+mod devices;
 mod eval;
 mod import;
 mod study;
 mod train;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use facestudio::detect::Detector;
+use facestudio::model::{DeviceChoice, load_weights};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,6 +51,9 @@ enum Command {
     /// Studies made of several trainings: `study ablation` is the report's Table 2.
     #[command(subcommand)]
     Study(study::StudyCommand),
+    /// The devices --device can name on this machine (the GPU adapters wgpu finds, the CPU) and
+    /// what `auto` picks.
+    Devices,
     /// Open the studio with dataset folders, photos, photo folders or a model file loaded
     /// (without a subcommand, facestudio opens the studio empty).
     Open {
@@ -71,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Import(args)) => import::run(args),
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Study(command)) => study::run(command),
+        Some(Command::Devices) => devices::run(),
         Some(Command::Open { paths }) => studio(paths),
         None => studio(Vec::new()),
     }
@@ -98,6 +105,18 @@ fn studio(_paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     );
     Cli::command().print_help()?;
     Ok(ExitCode::FAILURE)
+}
+
+/// Opens `device` and loads the model onto it, saying on stderr what it runs on (and, when `auto`'s
+/// GPU did not start, that the CPU runs instead).
+fn load_detector(weights: &Path, preset: Option<&str>, device: DeviceChoice) -> anyhow::Result<Detector> {
+    let opened = device.open()?;
+    if let Some(notice) = &opened.notice {
+        eprintln!("warning: {notice}");
+    }
+    eprintln!("running on {}", opened.label);
+    let model = load_weights(weights, preset, &opened.device)?;
+    Ok(Detector::new(model, opened.device))
 }
 
 /// A threshold in [0, 1] (`--conf`, `--nms`).

@@ -60,6 +60,9 @@ pub fn run(command: StudyCommand) -> anyhow::Result<ExitCode> {
             TrainEvent::Started { resumed_at_step, .. } if *resumed_at_step > 0 => {
                 say(format!("{preset}: resumed at step {resumed_at_step}"))
             }
+            TrainEvent::Started { devices, .. } if !devices.is_empty() => {
+                say(format!("{preset}: training on {}", devices.join(", ")))
+            }
             TrainEvent::Started { .. } => say(format!("{preset}: training")),
             TrainEvent::Val { epoch, .. } => {
                 let aps: Vec<String> = event.val_series().iter().map(|(n, ap)| format!("{n} {ap:.4}")).collect();

@@ -45,8 +45,9 @@ pub struct RunArgs {
     /// The schedule's shape, stretched to --epochs.
     #[arg(long, default_value_t = TrainConfig::default().lr_schedule, value_parser = clap::builder::PossibleValuesParser::new(SCHEDULES))]
     lr_schedule: String,
-    /// cpu, wgpu[:N] or cuda[:N]; several, comma-separated (wgpu:0,wgpu:1), train data-parallel
-    /// (`study`: one variant per device at a time).
+    /// auto (the best GPU found, else the CPU), cpu, wgpu[:N], vulkan[:N], metal, dx12[:N] or
+    /// cuda[:N] (`facestudio devices` lists them); several, comma-separated (wgpu:0,wgpu:1), train
+    /// data-parallel (`study`: one variant per device at a time).
     #[arg(long, default_value_t = TrainConfig::default().device)]
     device: DeviceSet,
     /// torchvision ImageNet ResNet weights for the backbone.
@@ -108,9 +109,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let mut finished = false;
     for event in handle.events.iter() {
         match &event {
-            TrainEvent::Started { epochs, steps_per_epoch, resumed_at_step } => {
+            TrainEvent::Started { epochs, steps_per_epoch, resumed_at_step, devices } => {
                 progress.set_length(u64::from(*epochs) * *steps_per_epoch as u64);
                 progress.set_position(*resumed_at_step);
+                if !devices.is_empty() {
+                    say(&progress, format!("training on {}", devices.join(", ")));
+                }
             }
             TrainEvent::Step { step, epoch, loss, lr, images_per_s, .. } => {
                 progress.set_position(*step);

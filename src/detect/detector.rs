@@ -12,7 +12,7 @@ use super::error::{DetectError, DeviceReadError, StageError};
 use super::image::{InputSize, NetworkInput, preprocess};
 use super::postprocess::{CandidateLimits, Candidates, RawOutputs};
 use crate::geometry::Anchor;
-use crate::model::{DeviceChoice, RetinaFace, RetinaFaceConfig, RetinaFaceOutput, load_weights};
+use crate::model::{DeviceChoice, InferenceNet, RetinaFace, RetinaFaceConfig, RetinaFaceOutput, load_weights};
 
 /// Anchors per input size (width, height).
 type AnchorCache = HashMap<(u32, u32), Arc<Vec<Anchor>>>;
@@ -46,7 +46,9 @@ impl ScoringStage {
 
 /// A network ready for inference (batch norm uses its running statistics).
 pub struct Detector {
-    model: RetinaFace,
+    /// The model folded for inference on `device`.
+    net: InferenceNet,
+    config: RetinaFaceConfig,
     device: Device,
     anchors: Mutex<AnchorCache>,
     stage: ScoringStage,
@@ -114,14 +116,15 @@ impl Detector {
     /// Scores with the model's last stage.
     pub fn new(model: RetinaFace, device: Device) -> Detector {
         let stage = ScoringStage::last(&model.config);
-        Detector { model: model.valid(), device, anchors: Mutex::new(HashMap::new()), stage }
+        let net = InferenceNet::new(&model.valid(), &device);
+        Detector { net, config: model.config, device, anchors: Mutex::new(HashMap::new()), stage }
     }
 
     /// Opens `device` and loads `path` onto it: a facestudio model file, or a PyTorch /
     /// safetensors checkpoint of the network `preset` names. What the CLI, the studio's panels and
     /// a study use to get a detector.
     pub fn load(path: &Path, preset: Option<&str>, device: DeviceChoice) -> Result<Detector, DetectError> {
-        let device = device.open()?;
+        let device = device.open()?.device;
         let model = load_weights(path, preset, &device)?;
         Ok(Detector::new(model, device))
     }
@@ -129,7 +132,7 @@ impl Detector {
     /// Scores with head stage `stage` (1 = first) instead of the last one; `None` keeps the last.
     pub fn with_stage(mut self, stage: Option<usize>) -> Result<Detector, StageError> {
         if let Some(stage) = stage {
-            self.stage = ScoringStage::new(stage, self.model.config.stages())?;
+            self.stage = ScoringStage::new(stage, self.config.stages())?;
         }
         Ok(self)
     }
@@ -139,7 +142,7 @@ impl Detector {
     }
 
     pub fn config(&self) -> &RetinaFaceConfig {
-        &self.model.config
+        &self.config
     }
 
     pub fn device(&self) -> &Device {
@@ -149,10 +152,7 @@ impl Detector {
     /// Anchors in input pixels, cached per input size (photos of one camera share a size).
     pub fn anchors(&self, width: u32, height: u32) -> Arc<Vec<Anchor>> {
         let mut cache = self.anchors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        cache
-            .entry((width, height))
-            .or_insert_with(|| Arc::new(self.model.config.anchors.generate(width, height)))
-            .clone()
+        cache.entry((width, height)).or_insert_with(|| Arc::new(self.config.anchors.generate(width, height))).clone()
     }
 
     /// Runs the network on images of one size as a single batch, scored by the detector's stage.
@@ -175,9 +175,8 @@ impl Detector {
                 first.width, first.height, other.width, other.height
             )));
         }
-        let data: Vec<f32> = inputs.iter().flat_map(|i| i.data.iter().copied()).collect();
-        let x = Tensor::<4>::from_data(TensorData::new(data, [inputs.len(), 3, h, w]), &self.device);
-        HostOutputs::read(&self.model.forward(x), stages, first.width, first.height)
+        let images: Vec<&[f32]> = inputs.iter().map(|i| i.data.as_slice()).collect();
+        HostOutputs::read(&self.net.forward_images(&images, h, w), stages, first.width, first.height)
     }
 
     /// Post-processing of one image's outputs up to the candidates (before NMS).
@@ -185,7 +184,7 @@ impl Detector {
         let anchors = self.anchors(outputs.width, outputs.height);
         let boxes: Vec<&[f32]> = outputs.boxes.iter().map(Vec::as_slice).collect();
         let raw = RawOutputs { scores: &outputs.scores, boxes: &boxes, landmarks: outputs.landmarks.as_deref() };
-        Candidates::from_raw(&raw, &anchors, self.model.config.variance, input.to_image, limits)
+        Candidates::from_raw(&raw, &anchors, self.config.variance, input.to_image, limits)
     }
 
     /// Preprocess, forward and post-process one photo: its candidates, ready to filter.
@@ -206,7 +205,7 @@ impl Detector {
         limits: &CandidateLimits,
         stages: &[ScoringStage],
     ) -> Result<Vec<Candidates>, DeviceReadError> {
-        let input = preprocess(image, size, &self.model.config.input);
+        let input = preprocess(image, size, &self.config.input);
         let outputs = self.forward_stages(&[&input], stages)?;
         Ok(outputs
             .iter()

@@ -9,6 +9,7 @@ mod file;
 mod fpn;
 mod heads;
 mod import;
+mod inference;
 mod layers;
 mod network;
 mod norm_stats;
@@ -17,8 +18,12 @@ pub use config::{
     Activation, BackboneConfig, ChannelOrder, ConfigError, ContextConfig, FpnConfig, FpnLevels, InputNormalization,
     PRESETS, ResNetDepth, RetinaFaceConfig,
 };
-pub use device::{DeviceChoice, DeviceError, DeviceSet};
+pub use device::{
+    AdapterInfo, AdapterKind, DEVICE_NAMES, DeviceChoice, DeviceError, DeviceSet, GpuApi, OpenedDevice, adapters, best,
+    cpu_label,
+};
 pub use file::{ModelFileError, load_model, load_weights, save_model};
 pub use heads::HeadOutput;
 pub use import::{ImportError, import_checkpoint, list_every_name, load_backbone};
+pub use inference::{InferenceEngine, InferenceNet};
 pub use network::{RetinaFace, RetinaFaceOutput};

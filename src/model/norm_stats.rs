@@ -102,7 +102,7 @@ impl BatchNorms for Ssh {
 }
 
 impl RetinaFace {
-    fn all_batch_norms(&mut self) -> Vec<&mut BatchNorm> {
+    pub(crate) fn all_batch_norms(&mut self) -> Vec<&mut BatchNorm> {
         let mut all = self.backbone.batch_norms();
         all.extend(self.fpn.batch_norms());
         all.extend(self.context.batch_norms());

@@ -12,7 +12,7 @@ use super::schedule::{LrSchedule, sgd};
 use super::step::{LOSS_SETUPS, LossSetup};
 use crate::dataset::augment::AugmentConfig;
 use crate::geometry::Variance;
-use crate::model::{DeviceSet, RetinaFaceConfig};
+use crate::model::{DeviceChoice, DeviceSet, RetinaFaceConfig};
 
 /// Everything a run needs; saved as `<out>/config.json`. Fields missing from a saved file take
 /// the defaults.
@@ -33,7 +33,8 @@ pub struct TrainConfig {
     pub image_size: u32,
     /// The schedule's shape by name (`SCHEDULES`), stretched to `epochs`.
     pub lr_schedule: String,
-    /// One device, or several that train data-parallel (`wgpu:0,wgpu:1`).
+    /// One device, or several that train data-parallel (`wgpu:0,wgpu:1`); default `auto` (the
+    /// best GPU found, else the CPU). A saved config without it trains on `auto`.
     #[serde(with = "device_text")]
     pub device: DeviceSet,
     /// torchvision ImageNet ResNet weights for the backbone.
@@ -58,7 +59,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     /// The report's run (§4.1): the full seed network at 640², batch 8, 60 epochs of its schedule,
-    /// validated every epoch, on the CPU.
+    /// validated every epoch, on the best device found (`auto`).
     fn default() -> Self {
         TrainConfig {
             data: PathBuf::new(),
@@ -116,8 +117,9 @@ pub const MIN_IMAGE_SIZE: u32 = 32;
 
 impl TrainConfig {
     /// A trial run of the `tiny` network: 64², batch 2, 50 epochs of the paper's schedule, no
-    /// validation, seed 1. A second or so per step on a CPU: for a first look at the trainer, and
-    /// the one set-up of the tests, the frame benchmark and the screenshots.
+    /// validation, seed 1, on the CPU. A second or so per step there: for a first look at the
+    /// trainer, and the one set-up of the tests, the frame benchmark and the screenshots (pinned
+    /// to the CPU so they run the same on a machine with a GPU).
     pub fn trial(data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> TrainConfig {
         TrainConfig {
             data: data.into(),
@@ -129,6 +131,7 @@ impl TrainConfig {
             lr_schedule: "paper".into(),
             val_every: 0,
             seed: 1,
+            device: DeviceSet::single(DeviceChoice::Cpu),
             ..TrainConfig::default()
         }
     }
@@ -239,6 +242,11 @@ mod tests {
         assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), config);
         let partial: TrainConfig = serde_json::from_str(r#"{"data": "d", "preset": "tiny"}"#).unwrap();
         assert_eq!(partial, TrainConfig { data: "d".into(), preset: "tiny".into(), ..TrainConfig::default() });
+        assert_eq!(partial.device.to_string(), "auto", "a config without a device trains on the best one found");
+        let on_cpu: TrainConfig = serde_json::from_str(r#"{"data": "d", "device": "cpu"}"#).unwrap();
+        assert_eq!(on_cpu.device.devices(), [DeviceChoice::Cpu], "a saved cpu run stays on the CPU");
+        assert!(serde_json::from_str::<TrainConfig>(r#"{"device": "tpu"}"#).unwrap_err().to_string().contains("dx12"));
+        assert_eq!(TrainConfig::trial("d", "o").device.to_string(), "cpu");
     }
 
     #[test]

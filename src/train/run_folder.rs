@@ -26,6 +26,10 @@ pub enum TrainEvent {
         epochs: u32,
         steps_per_epoch: usize,
         resumed_at_step: u64,
+        /// What each training device is ("NVIDIA H100 (Vulkan, discrete)", "CPU (flex, 16
+        /// threads)"), the main one first. Absent in files written before it was recorded.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        devices: Vec<String>,
     },
     Step {
         step: u64,
@@ -402,14 +406,17 @@ pub struct RunCurves {
     pub eta_s: f32,
     pub status: String,
     pub finished: bool,
+    /// What the run trains on (`TrainEvent::Started`'s devices).
+    pub devices: Vec<String>,
 }
 
 impl RunCurves {
     pub fn push(&mut self, event: &TrainEvent) {
         match event {
-            TrainEvent::Started { epochs, steps_per_epoch, resumed_at_step } => {
+            TrainEvent::Started { epochs, steps_per_epoch, resumed_at_step, devices } => {
                 self.epochs = *epochs;
                 self.steps_per_epoch = *steps_per_epoch;
+                self.devices = devices.clone();
                 self.finished = false;
                 self.status =
                     if *resumed_at_step > 0 { format!("resumed at step {resumed_at_step}") } else { "started".into() };
@@ -522,7 +529,8 @@ mod tests {
     #[test]
     fn curves_have_a_series_per_term_and_stage() {
         let mut curves = RunCurves::default();
-        curves.push(&TrainEvent::Started { epochs: 2, steps_per_epoch: 10, resumed_at_step: 0 });
+        let devices = vec!["CPU (flex, 2 threads)".to_string()];
+        curves.push(&TrainEvent::Started { epochs: 2, steps_per_epoch: 10, resumed_at_step: 0, devices });
         curves.push(&step(1));
         curves.push(&step(2));
         curves.push(&TrainEvent::Val { epoch: 1, step: 2, ap: vec![("all".into(), 0.5)], stages: Vec::new() });
@@ -530,6 +538,7 @@ mod tests {
         assert_eq!(curves.losses["s2 boxes"], vec![[1.0, 1.5], [2.0, 1.5]]);
         assert_eq!(curves.ap["all"], vec![[1.0, 0.5]]);
         assert_eq!(curves.fraction(), Some(0.1));
+        assert_eq!(curves.devices, ["CPU (flex, 2 threads)"]);
         let stages = vec![vec![("all".into(), 0.4)], vec![("all".into(), 0.5)]];
         curves.push(&TrainEvent::Val { epoch: 2, step: 4, ap: vec![("all".into(), 0.5)], stages });
         assert_eq!(curves.ap["all · stage 1"], vec![[2.0, 0.4]], "with the cascade, one curve per stage");

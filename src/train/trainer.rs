@@ -139,16 +139,22 @@ fn run(
     if steps_per_epoch == 0 {
         return Err(TrainError::TooFewImages { images: images.len(), batch: config.batch });
     }
-    let devices = config
-        .device
-        .devices()
-        .iter()
-        .map(|d| d.open().map(|device| device.autodiff()))
-        .collect::<Result<Vec<_>, _>>()?;
+    let opened = config.device.devices().iter().map(|d| d.open()).collect::<Result<Vec<_>, _>>()?;
+    // `auto`'s GPU that did not start: the run goes on on the CPU, and says so.
+    for notice in opened.iter().filter_map(|o| o.notice.clone()) {
+        log.send(TrainEvent::Warning { message: notice });
+    }
+    let labels: Vec<String> = opened.iter().map(|o| o.label.clone()).collect();
+    let devices: Vec<Device> = opened.into_iter().map(|o| o.device.autodiff()).collect();
     let device = devices[0].clone();
     let (mut model, mut optim, mut state) = start_or_resume(config, &resolved.model, &folder, resume, &device)?;
     let (schedule, setup) = (resolved.schedule, resolved.setup);
-    log.send(TrainEvent::Started { epochs: config.epochs, steps_per_epoch, resumed_at_step: state.step });
+    log.send(TrainEvent::Started {
+        epochs: config.epochs,
+        steps_per_epoch,
+        resumed_at_step: state.step,
+        devices: labels,
+    });
 
     let replicas = Replicas::new(devices, &model, config.image_size);
     let augment_config = config.augment.clone();

@@ -17,7 +17,7 @@ use super::DatasetPanel;
 use crate::annotate::{Suspect, SuspectKind, Thresholds, face_from, match_image, review};
 use crate::app::edit::{ImageRef, faces};
 use crate::app::jobs::Task;
-use crate::app::model_picker::{ModelChoice, load_detector, model_picker_ui};
+use crate::app::model_picker::{LoadedModel, ModelChoice, load_detector, model_picker_ui};
 use crate::app::overlay::{LANDMARK_RADIUS, draw_score, landmark_color};
 use crate::app::viewer::ImageTransform;
 use crate::dataset::SplitKind;
@@ -25,6 +25,7 @@ use crate::detect::{
     CandidateLimits, Candidates, DetectError, Detection, Detector, FaceFilter, Outcome, RunOptions, run_over,
 };
 use crate::geometry::BBox;
+use crate::model::DeviceChoice;
 
 /// Suggestions are drawn in a colour no annotation box uses.
 const SUGGESTION: Color32 = Color32::from_rgb(255, 80, 220);
@@ -36,10 +37,12 @@ pub struct Assist {
     pub model_path: String,
     /// The network of a PyTorch checkpoint; `None` for facestudio model files.
     pub preset: Option<String>,
-    pub device: String,
+    pub device: DeviceChoice,
     detector: Option<Arc<Detector>>,
     pub model_label: Option<String>,
-    model_task: Option<Task<Result<Detector, String>>>,
+    /// What the loaded model runs on.
+    pub device_label: Option<String>,
+    model_task: Option<Task<Result<LoadedModel, String>>>,
     /// Bumped when the model or the dataset changes, so late results of older runs are dropped.
     run_id: u64,
     results_tx: Sender<PredictResult>,
@@ -77,9 +80,10 @@ impl Assist {
         Assist {
             model_path: String::new(),
             preset: None,
-            device: "cpu".into(),
+            device: DeviceChoice::Auto,
             detector: None,
             model_label: None,
+            device_label: None,
             model_task: None,
             run_id: 0,
             results_tx,
@@ -151,10 +155,8 @@ impl DatasetPanel {
     /// Loads the model named by the Model section in the background.
     pub fn load_assist_model(&mut self, ctx: &egui::Context) {
         let a = &self.assist;
-        let task = load_detector(&self.jobs, &self.notices, ctx, &a.model_path, a.preset.clone(), &a.device, None);
-        if task.is_some() {
-            self.assist.model_task = task;
-        }
+        let task = load_detector(&self.jobs, &self.notices, ctx, &a.model_path, a.preset.clone(), a.device, None);
+        self.assist.model_task = Some(task);
     }
 
     /// Runs the model over the `images` not predicted yet, in one background job; their
@@ -179,7 +181,8 @@ impl DatasetPanel {
         let results = self.assist.results_tx.clone();
         let run = self.assist.run_id;
         let repaint = ctx.clone();
-        let label = format!("Predicting faces in {} image(s)", todo.len());
+        let on = self.assist.device_label.as_deref().map(|d| format!(" on {d}")).unwrap_or_default();
+        let label = format!("Predicting faces in {} image(s){on}", todo.len());
         self.assist.running = Some(self.jobs.spawn(label, ctx, move |progress| {
             progress.set_total(todo.len());
             // Consecutive images of one size share a network run (WIDER's often do), as `dataset
@@ -216,9 +219,10 @@ impl DatasetPanel {
         {
             self.assist.model_task = None;
             match result {
-                Ok(detector) => {
+                Ok(LoadedModel { detector, device }) => {
                     self.assist.model_label =
-                        Some(format!("{} ({})", self.assist.model_path.trim(), detector.config().preset));
+                        Some(format!("{} ({}) on {device}", self.assist.model_path.trim(), detector.config().preset));
+                    self.assist.device_label = Some(device);
                     self.assist.clear();
                     self.assist.detector = Some(Arc::new(detector));
                 }
