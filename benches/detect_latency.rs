@@ -4,16 +4,24 @@
 //! Then the whole pipeline the CLI and the studio use (`detect::run_over`: decode, preprocess,
 //! network, candidates, filter) over `test.jpg` at its own size, to set beside
 //! `../shared/reference/perf/time_inference.py … test.jpg` (network + post at 1024×624).
-//! Targets on 2 cores: fd1mb network ≤ ~100 ms (the reference PyTorch CPU run), post < 2 ms.
+//! Then the report's and Pytorch_Retinaface's ResNet-50 networks at 640² and 1024×768, the share of
+//! each inference lever on fd1mb (the unfolded model on burn, the folded one on burn, the folded
+//! one on the CPU kernels), and the peak memory of detecting a 4000×3000 photo.
+//! Target on 2 cores: the fd1mb row's network time ≤ 0.8× PyTorch's, measured beside it with
+//! `../shared/reference/perf/time_inference.py` (its `ncnn_sample.jpg 1024x768` line).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::prelude::Device;
+use facestudio::detect::HostOutputs;
 use facestudio::detect::{
-    CandidateLimits, Detector, FaceFilter, InputSize, Outcome, RunOptions, load_image, preprocess, run_over,
+    CandidateLimits, Detector, FaceFilter, InputSize, Outcome, RunOptions, ScoringStage, load_image, preprocess,
+    run_over,
 };
-use facestudio::model::{RetinaFace, RetinaFaceConfig, import_checkpoint};
+use facestudio::model::{
+    InferenceEngine, InferenceNet, RetinaFace, RetinaFaceConfig, RetinaFaceOutput, import_checkpoint,
+};
 use image::RgbImage;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -88,10 +96,85 @@ fn main() {
         );
     }
 
-    let seed = RetinaFaceConfig::preset("seed-full").expect("preset");
-    let detector = Detector::new(RetinaFace::new(&seed, &device), device);
-    let square = image::imageops::resize(&photo, 640, 640, image::imageops::FilterType::Triangle);
-    time(&detector, &square, 1);
-    let [pre, net, post, _] = time(&detector, &square, 5);
-    println!("| seed-full (random weights) | 640×640 | {pre:.1} | {net:.1} | {post:.2} | - |");
+    for preset in ["seed-full", "pytorch-retinaface-r50"] {
+        let config = RetinaFaceConfig::preset(preset).expect("preset");
+        let detector = Detector::new(RetinaFace::new(&config, &device), device.clone());
+        for (w, h) in [(640, 640), (1024, 768)] {
+            let sized = image::imageops::resize(&photo, w, h, image::imageops::FilterType::Triangle);
+            time(&detector, &sized, 1);
+            let [pre, net, post, _] = time(&detector, &sized, 3);
+            println!("| {preset} (random weights) | {w}×{h} | {pre:.1} | {net:.1} | {post:.2} | - |");
+        }
+    }
+    levers(&model_for_levers(&assets, &device), &photo, &device);
+    peak_memory(&detector_for_memory(&assets, &device));
+}
+
+fn model_for_levers(assets: &Option<PathBuf>, device: &Device) -> RetinaFace {
+    let config = RetinaFaceConfig::preset("fd1mb-mnet").expect("preset");
+    match assets {
+        Some(dir) => {
+            import_checkpoint(&dir.join("weights/mobilenet0.25_Final.pth"), &config, device).expect("checkpoint")
+        }
+        None => RetinaFace::new(&config, device),
+    }
+}
+
+fn detector_for_memory(assets: &Option<PathBuf>, device: &Device) -> Detector {
+    Detector::new(model_for_levers(assets, device), device.clone())
+}
+
+/// fd1mb's network time (forward and the read-back the detector does) by lever, one run.
+fn levers(model: &RetinaFace, photo: &RgbImage, device: &Device) {
+    let input = preprocess(photo, InputSize::Original, &model.config.input);
+    let shape = [1, 3, input.height as usize, input.width as usize];
+    let x = || burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(input.data.clone(), shape), device);
+    let stage = [ScoringStage::last(&model.config)];
+    let timed = |run: &dyn Fn() -> RetinaFaceOutput| {
+        let mut times = Vec::new();
+        for i in 0..8 {
+            let start = Instant::now();
+            HostOutputs::read(&run(), &stage, input.width, input.height).expect("read");
+            if i > 0 {
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        median(times)
+    };
+    let unfolded = timed(&|| model.forward(x()));
+    let burn = InferenceNet::with_engine(model, device, InferenceEngine::Burn).expect("burn runs every layer");
+    let folded = timed(&|| burn.forward(x()));
+    let cpu = InferenceNet::with_engine(model, device, InferenceEngine::CpuKernels).expect("CPU kernels");
+    let kernels = timed(&|| cpu.forward(x()));
+    println!();
+    println!("| fd1mb-mnet network at 1024×768, one run | ms | vs unfolded |");
+    println!("|---|---|---|");
+    println!("| unfolded model on burn flex (before) | {unfolded:.1} | 1.00× |");
+    println!("| BatchNorm folded, siblings stacked, on burn flex | {folded:.1} | {:.2}× |", folded / unfolded);
+    println!("| the same on the CPU kernels (the default) | {kernels:.1} | {:.2}× |", kernels / unfolded);
+}
+
+/// Peak resident memory (VmHWM, reset first) of detecting one 4000×3000 photo on the CPU.
+fn peak_memory(detector: &Detector) {
+    let photo = RgbImage::from_fn(4000, 3000, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, 90]));
+    let read_kib = |key: &str| -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let before = read_kib("VmRSS:");
+    // Writing 5 resets the peak (Linux ≥ 4.0).
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let start = Instant::now();
+    let faces = detector.detect(&photo, InputSize::Original, &CandidateLimits::EVALUATION).expect("detect").len();
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    match (before, read_kib("VmHWM:"), reset) {
+        (Some(before), Some(peak), true) => println!(
+            "\n4000×3000 photo, fd1mb-mnet on the CPU: {ms:.0} ms, {faces} candidates, peak RSS {:.0} MiB ({:.0} MiB above the {:.0} MiB before)",
+            peak as f64 / 1024.0,
+            peak.saturating_sub(before) as f64 / 1024.0,
+            before as f64 / 1024.0
+        ),
+        _ => println!("\n4000×3000 photo, fd1mb-mnet on the CPU: {ms:.0} ms (peak memory not readable here)"),
+    }
 }

@@ -397,7 +397,6 @@ mod tests {
     use super::*;
     use crate::model::Activation;
 
-
     /// One convolution through the kernels and through burn's conv2d (+ residual, activation).
     fn check(shape: ConvShape, height: usize, width: usize, residual: bool, activation: Option<Activation>) {
         let device = Device::flex();
