@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
+use burn::tensor::Transaction;
 use burn::tensor::activation::softmax;
 use image::RgbImage;
 
@@ -12,7 +13,7 @@ use super::error::{DetectError, DeviceReadError, StageError};
 use super::image::{InputSize, NetworkInput, preprocess};
 use super::postprocess::{CandidateLimits, Candidates, RawOutputs};
 use crate::geometry::Anchor;
-use crate::model::{DeviceChoice, InferenceNet, RetinaFace, RetinaFaceConfig, RetinaFaceOutput, load_weights};
+use crate::model::{DeviceChoice, HeadOutput, InferenceNet, RetinaFace, RetinaFaceConfig, RetinaFaceOutput, load_weights};
 
 /// Anchors per input size (width, height).
 type AnchorCache = HashMap<(u32, u32), Arc<Vec<Anchor>>>;
@@ -69,38 +70,59 @@ pub struct HostOutputs {
 }
 
 impl HostOutputs {
-    /// Reads a batch of `width`×`height` outputs back to the host once per scoring stage asked for
-    /// (per stage, per image). Every stage's boxes are read once, however many stages decode
-    /// through them. Used for the detector's own (inference-mode) outputs and for diagnostics on
-    /// training-mode outputs.
+    /// Reads a batch of `width`×`height` outputs back to the host for each scoring stage asked for
+    /// (per stage, per image), in one transaction: one wait for the device however many tensors
+    /// (on a GPU each separate read is a round trip). Every stage's boxes are read once, however
+    /// many stages decode through them. Used for the detector's own (inference-mode) outputs and
+    /// for diagnostics on training-mode outputs.
     pub fn read(
         output: &RetinaFaceOutput,
         stages: &[ScoringStage],
         width: u32,
         height: u32,
     ) -> Result<Vec<Vec<HostOutputs>>, DeviceReadError> {
-        let read = |t: Tensor<3>| t.try_into_vec_as::<f32>().map_err(|e| DeviceReadError(e.to_string()));
         let deepest = stages.iter().map(|s| s.number()).max().unwrap_or(0).min(output.stages.len());
-        let boxes: Vec<Vec<f32>> =
-            output.stages[..deepest].iter().map(|s| read(s.boxes.clone())).collect::<Result<_, _>>()?;
-        stages
+        let scoring: Vec<(usize, &HeadOutput)> = stages
             .iter()
             .map(|stage| {
                 let used = stage.number().min(deepest);
-                let scoring = used
+                let head = used
                     .checked_sub(1)
                     .map(|i| &output.stages[i])
                     .ok_or_else(|| DeviceReadError("the network returned no head stage".into()))?;
-                let [n, _, _] = scoring.logits.dims();
-                let scores = read(softmax(scoring.logits.clone(), 2).narrow(2, 1, 1))?;
-                let landmarks = scoring.landmarks.clone().map(read).transpose()?;
+                Ok((used, head))
+            })
+            .collect::<Result<_, DeviceReadError>>()?;
+        let mut transaction = Transaction::default();
+        for stage in &output.stages[..deepest] {
+            transaction = transaction.register(stage.boxes.clone());
+        }
+        for (_, head) in &scoring {
+            transaction = transaction.register(softmax(head.logits.clone(), 2).narrow(2, 1, 1));
+            if let Some(landmarks) = &head.landmarks {
+                transaction = transaction.register(landmarks.clone());
+            }
+        }
+        let mut read = transaction
+            .try_execute()
+            .map_err(|e| DeviceReadError(format!("{e:?}")))?
+            .into_iter()
+            .map(|data| data.convert::<f32>().try_into_vec::<f32>().map_err(|e| DeviceReadError(format!("{e:?}"))));
+        let mut next = || read.next().unwrap_or_else(|| Err(DeviceReadError("a read-back went missing".into())));
+        let boxes: Vec<Vec<f32>> = (0..deepest).map(|_| next()).collect::<Result<_, _>>()?;
+        scoring
+            .iter()
+            .map(|(used, head)| {
+                let scores = next()?;
+                let landmarks = head.landmarks.as_ref().map(|_| next()).transpose()?;
+                let [n, _, _] = head.logits.dims();
                 let anchors = scores.len() / n.max(1);
                 Ok((0..n)
                     .map(|i| HostOutputs {
                         width,
                         height,
                         scores: scores[i * anchors..(i + 1) * anchors].to_vec(),
-                        boxes: boxes[..used]
+                        boxes: boxes[..*used]
                             .iter()
                             .map(|b| b[i * anchors * 4..(i + 1) * anchors * 4].to_vec())
                             .collect(),
