@@ -37,7 +37,7 @@ fn time(detector: &Detector, photo: &RgbImage, runs: usize) -> [f64; 4] {
         let t0 = Instant::now();
         let input = preprocess(photo, InputSize::Original, &detector.config().input);
         let t1 = Instant::now();
-        let outputs = detector.forward(&[&input]).unwrap().remove(0);
+        let outputs = detector.forward(&[&input], limits.floor).unwrap().remove(0);
         let t2 = Instant::now();
         let detections = detector.candidates(&outputs, &input, &limits).filter(&filter);
         let t3 = Instant::now();
@@ -134,7 +134,8 @@ fn levers(model: &RetinaFace, photo: &RgbImage, device: &Device) {
         let mut times = Vec::new();
         for i in 0..8 {
             let start = Instant::now();
-            HostOutputs::read(&run(), &stage, input.width, input.height).expect("read");
+            HostOutputs::read(&run(), &stage, input.width, input.height, CandidateLimits::EVALUATION.floor)
+                .expect("read");
             if i > 0 {
                 times.push(start.elapsed().as_secs_f64() * 1e3);
             }

@@ -93,7 +93,7 @@ pub fn run_over<P: AsRef<Path>>(
         }
         let inputs: Vec<_> =
             pending.iter().map(|(_, _, image)| preprocess(image, options.size, &detector.config().input)).collect();
-        let outputs = detector.forward_stages(&inputs.iter().collect::<Vec<_>>(), &stages)?;
+        let outputs = detector.forward_stages(&inputs.iter().collect::<Vec<_>>(), &stages, options.limits.floor)?;
         for (k, (index, path, image)) in pending.drain(..).enumerate() {
             let stages =
                 outputs.iter().map(|per_stage| detector.candidates(&per_stage[k], &inputs[k], &options.limits));

@@ -67,14 +67,16 @@ pub struct Detection {
     pub landmarks: Option<Landmarks>,
 }
 
-/// The raw outputs of the last head stage (and of the first, for the cascade) for one image,
-/// flattened in anchor order.
+/// The raw outputs of the last head stage (and of the earlier ones, for the cascade) for one
+/// image, one row per anchor read (all of them, or those above a floor), in anchor order.
 pub struct RawOutputs<'a> {
-    /// Face probability per anchor (softmax of the class logits).
+    /// The anchor of each row (indexes into the anchor list).
+    pub anchors: &'a [u32],
+    /// Face probability per row (softmax of the class logits).
     pub scores: &'a [f32],
-    /// `[A × 4]` box regressions of each stage, first stage first.
+    /// `[rows × 4]` box regressions of each stage, first stage first.
     pub boxes: &'a [&'a [f32]],
-    /// `[A × 10]` landmark regressions of the last stage.
+    /// `[rows × 10]` landmark regressions of the last stage.
     pub landmarks: Option<&'a [f32]>,
 }
 
@@ -104,14 +106,15 @@ impl Candidates {
         to_image: ImageFromInput,
         limits: &CandidateLimits,
     ) -> Candidates {
-        let mut order: Vec<usize> = (0..anchors.len()).filter(|&i| raw.scores[i] > limits.floor).collect();
+        let rows = raw.scores.len().min(raw.anchors.len());
+        let mut order: Vec<usize> = (0..rows).filter(|&i| raw.scores[i] > limits.floor).collect();
         // Descending score; index order for ties, as a stable sort gives.
         order.sort_by(|&a, &b| raw.scores[b].total_cmp(&raw.scores[a]));
         order.truncate(limits.top_k);
         let faces = order
             .into_iter()
             .filter_map(|i| {
-                let mut anchor = anchors[i];
+                let mut anchor = *anchors.get(raw.anchors[i] as usize)?;
                 let mut corners = [0.0f32; 4];
                 for (stage, boxes) in raw.boxes.iter().enumerate() {
                     if stage > 0 {
@@ -174,6 +177,10 @@ mod tests {
     use crate::geometry::AnchorSpec;
     use crate::test_support::{assets, read_npy_f32, reference_dir};
 
+    fn every(rows: usize) -> Vec<u32> {
+        (0..rows as u32).collect()
+    }
+
     #[test]
     fn raising_the_confidence_on_cached_candidates_equals_a_fresh_run() {
         let anchors: Vec<Anchor> = (0..50)
@@ -181,7 +188,8 @@ mod tests {
             .collect();
         let scores: Vec<f32> = (0..50).map(|i| ((i * 37) % 50) as f32 / 50.0).collect();
         let boxes = vec![0.0f32; 200];
-        let raw = RawOutputs { scores: &scores, boxes: &[&boxes], landmarks: None };
+        let rows = every(50);
+        let raw = RawOutputs { anchors: &rows, scores: &scores, boxes: &[&boxes], landmarks: None };
         let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
         let cached =
             Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &CandidateLimits::EVALUATION);
@@ -203,7 +211,7 @@ mod tests {
         // 10 · 0.1 · 40 = 40 px: relative to the first stage's box, not to the 20 px anchor.
         let stage1 = [0.0, 0.0, std::f32::consts::LN_2 / 0.2, std::f32::consts::LN_2 / 0.2];
         let stage2 = [10.0, 0.0, 0.0, 0.0];
-        let raw = RawOutputs { scores: &[0.9], boxes: &[&stage1, &stage2], landmarks: None };
+        let raw = RawOutputs { anchors: &[0], scores: &[0.9], boxes: &[&stage1, &stage2], landmarks: None };
         let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
         let c = Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &CandidateLimits::EVALUATION);
         let corners = c.filter(&FaceFilter::EVALUATION)[0].bbox.corners();
@@ -224,12 +232,31 @@ mod tests {
         let expected = read_npy_f32(&dir.join("test_detections.npy"), &[192, 15]);
         let scores: Vec<f32> = conf.chunks(2).map(|c| c[1]).collect();
         let anchors = AnchorSpec::fd1mb().generate(1024, 624);
-        let raw = RawOutputs { scores: &scores, boxes: &[&loc], landmarks: Some(&landms) };
+        let rows = every(n as usize);
+        let n = n as usize;
+        let raw = RawOutputs { anchors: &rows, scores: &scores, boxes: &[&loc], landmarks: Some(&landms) };
         // Normalised anchors times the image size are the pixel anchors: decode in pixels directly.
         let unit = ImageFromInput { scale_x: 1.0, scale_y: 1.0 };
-        let detections =
-            Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &CandidateLimits::EVALUATION)
-                .filter(&FaceFilter::EVALUATION);
+        let limits = CandidateLimits::EVALUATION;
+        let detections = Candidates::from_raw(&raw, &anchors, Variance::PYTORCH_RETINAFACE, unit, &limits)
+            .filter(&FaceFilter::EVALUATION);
+        // Only the rows above the floor, as a thresholded read-back gives them: the same faces.
+        let kept: Vec<usize> = (0..n).filter(|&i| scores[i] > limits.floor).collect();
+        let pick = |values: &[f32], k: usize| -> Vec<f32> {
+            kept.iter().flat_map(|&i| values[i * k..(i + 1) * k].to_vec()).collect()
+        };
+        let (sparse_rows, sparse_scores) = (kept.iter().map(|&i| i as u32).collect::<Vec<_>>(), pick(&scores, 1));
+        let (sparse_loc, sparse_landms) = (pick(&loc, 4), pick(&landms, 10));
+        let sparse = RawOutputs {
+            anchors: &sparse_rows,
+            scores: &sparse_scores,
+            boxes: &[&sparse_loc],
+            landmarks: Some(&sparse_landms),
+        };
+        assert!(kept.len() < n / 10, "the floor keeps few anchors: {}", kept.len());
+        let from_sparse = Candidates::from_raw(&sparse, &anchors, Variance::PYTORCH_RETINAFACE, unit, &limits)
+            .filter(&FaceFilter::EVALUATION);
+        assert_eq!(from_sparse, detections);
         assert_eq!(detections.len(), 192);
         for (d, row) in detections.iter().zip(expected.chunks(15)) {
             let ours = d.bbox.corners();

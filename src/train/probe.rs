@@ -181,7 +181,7 @@ pub fn run_probe(
         let next_measure = ((step / measure_every) + 1) * measure_every;
         let measured_pass = next_measure.min(probe.steps) - step <= batches.len();
         if measured_pass {
-            let host = HostOutputs::read(&detail.output, &ScoringStage::all(stages), width, height)?;
+            let host = HostOutputs::read(&detail.output, &ScoringStage::all(stages), width, height, limits.floor)?;
             for (stage, sum) in sums.iter_mut().enumerate() {
                 let loss = &detail.stages[stage];
                 let read = |t: &Tensor<1>| t.clone().try_into_vec_as::<f32>().map(|v| f64::from(v[0]));
@@ -201,7 +201,12 @@ pub fn run_probe(
                 }
                 for (k, out) in host[stage].iter().enumerate() {
                     let boxes: Vec<&[f32]> = out.boxes.iter().map(Vec::as_slice).collect();
-                    let raw = RawOutputs { scores: &out.scores, boxes: &boxes, landmarks: out.landmarks.as_deref() };
+                    let raw = RawOutputs {
+                        anchors: &out.anchors,
+                        scores: &out.scores,
+                        boxes: &boxes,
+                        landmarks: out.landmarks.as_deref(),
+                    };
                     let faces =
                         Candidates::from_raw(&raw, &host_anchors, config.variance, unit, &limits).filter(&filter);
                     let image = index * batch_size + k;
