@@ -65,7 +65,12 @@ fn generated_ground_truth(rng: &mut Rng) -> Result<GroundTruth, String> {
                 }
             }
         }
-        images.push(GtImage { event: format!("{}--Event", i % EVENTS), name: format!("image_{i}"), boxes });
+        images.push(GtImage {
+            event: format!("{}--Event", i % EVENTS),
+            name: format!("image_{i}"),
+            boxes,
+            details: Vec::new(),
+        });
         for (all, mine) in keeps.iter_mut().zip(keep) {
             all.push(mine);
         }
@@ -91,6 +96,7 @@ fn noisy_predictions(gt: &GroundTruth, rng: &mut Rng) -> Result<Predictions, Str
                 w: b.w * rng.range(0.9, 1.1),
                 h: b.h * rng.range(0.9, 1.1),
                 score: rng.unit(),
+                landmarks: None,
             })
             .collect();
         let false_positives = (0.3 * image.boxes.len() as f64 + rng.unit()) as usize;
@@ -102,6 +108,7 @@ fn noisy_predictions(gt: &GroundTruth, rng: &mut Rng) -> Result<Predictions, Str
                 w,
                 h: w * 1.2,
                 score: rng.unit(),
+                landmarks: None,
             });
         }
         predictions.insert(image.event.as_str(), image.name.as_str(), dets).map_err(|e| e.to_string())?;

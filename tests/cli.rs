@@ -191,6 +191,32 @@ fn eval_of_the_reference_prediction_folder_matches_the_reference_ap() {
     }
     assert_eq!(json["images"], 3226);
     assert_eq!(json["missing_prediction_files"], 0);
+    // The official ground truth carries the attributes: AP by size and attribute per setting.
+    for setting in ["easy", "medium", "hard"] {
+        for size in ["small", "medium", "large"] {
+            assert!(
+                json["by_size"][setting][size].is_number() || json["by_size"][setting][size].is_null(),
+                "{setting}/{size}"
+            );
+        }
+        assert!(json["by_size"][setting]["large"].as_f64().unwrap() > 0.99, "perfect boxes: {}", json["by_size"]);
+        for (attribute, value) in [
+            ("blur", "heavy"),
+            ("occlusion", "partial"),
+            ("pose", "atypical"),
+            ("illumination", "extreme"),
+            ("expression", "exaggerated"),
+        ] {
+            assert!(
+                json["by_attribute"][setting][attribute][value].as_f64().unwrap() > 0.99,
+                "{setting} {attribute} {value}"
+            );
+        }
+        let points = json["operating_points"][setting].as_array().unwrap();
+        assert_eq!(points.len(), 6);
+        assert_eq!(points[5]["best_f1"], true);
+    }
+    assert!(json.get("landmarks").is_none(), "the official ground truth has no landmarks");
 }
 
 #[test]
@@ -616,6 +642,51 @@ fn write_split_file(root: &Path, images: &Annotated, labels: bool) -> std::path:
         std::fs::write(label_path, label_text).unwrap();
     }
     path
+}
+
+/// On a dataset the model annotated itself (landmarks to 2 decimals), the evaluation scores its
+/// landmarks (an error near 0), gives AP by size and by attribute, and the operating points.
+#[test]
+fn eval_reports_landmark_accuracy_buckets_and_operating_points() {
+    let Some(assets) = common::assets("eval_reports_landmark_accuracy_buckets_and_operating_points") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let images = model_annotated_dataset(&assets, root.path());
+    write_split_file(root.path(), &images, true);
+    let faces: usize = images.iter().map(|(_, f, _)| f.len()).sum();
+    let weights = assets.join("weights/mobilenet0.25_Final.pth");
+    let out = facestudio(&[
+        "eval",
+        "--gt",
+        root.path().to_str().unwrap(),
+        "--split",
+        "train",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--preset",
+        "fd1mb-mnet",
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let landmarks = &json["landmarks"];
+    assert_eq!(landmarks["faces"].as_u64().unwrap() as usize, faces, "every annotated face is found: {landmarks}");
+    assert!(landmarks["nme"].as_f64().unwrap() < 0.002, "{landmarks}");
+    assert_eq!(landmarks["failure_rate"], 0.0);
+    assert_eq!(landmarks["per_point"].as_array().unwrap().len(), 5);
+    // One setting: the buckets are not nested; every face is `clear` (attributes all 0).
+    let by_size = json["by_size"].as_object().unwrap();
+    assert_eq!(by_size.keys().collect::<Vec<_>>(), ["small", "medium", "large"]);
+    assert!(json["by_attribute"]["blur"]["clear"].as_f64().unwrap() > 0.9, "{}", json["by_attribute"]);
+    assert!(json["by_attribute"]["blur"]["heavy"].is_null(), "no heavy blur face");
+    let points = json["operating_points"]["all"].as_array().unwrap();
+    let at = |t: f64| points.iter().find(|p| p["threshold"].as_f64().unwrap() == t).unwrap();
+    assert!(at(0.9)["precision"].as_f64().unwrap() >= at(0.02)["precision"].as_f64().unwrap());
+    assert!(at(0.02)["recall"].as_f64().unwrap() >= at(0.9)["recall"].as_f64().unwrap());
+    let best = points.last().unwrap();
+    assert_eq!(best["best_f1"], true);
+    assert!(points.iter().all(|p| p["f1"].as_f64().unwrap() <= best["f1"].as_f64().unwrap() + 1e-12));
 }
 
 /// Faces removed from a dataset the model reproduces come back with `prelabel`; nothing else

@@ -53,7 +53,14 @@ pub fn to_predicted_boxes(faces: &[Detection]) -> Vec<PredictedBox> {
         .iter()
         .map(|d| {
             let [x, y, w, h] = d.bbox.to_xywh();
-            PredictedBox { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score: d.score as f64 }
+            PredictedBox {
+                x: x as f64,
+                y: y as f64,
+                w: w as f64,
+                h: h as f64,
+                score: d.score as f64,
+                landmarks: d.landmarks.map(|l| l.points.map(|p| [f64::from(p.x), f64::from(p.y)])),
+            }
         })
         .collect()
 }

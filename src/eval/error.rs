@@ -35,6 +35,9 @@ pub enum GroundTruthError {
     #[error("image {event}/{name}: face {face} (0-based) has a non-finite coordinate")]
     NonFiniteBox { event: String, name: String, face: usize },
     /// No setting was given: nothing could be evaluated.
+    #[error("image {event}/{name}: {details} face details for {boxes} boxes")]
+    DetailsCount { event: String, name: String, boxes: usize, details: usize },
+
     #[error("the ground truth needs at least one setting (keep lists)")]
     NoSettings,
     /// A setting has an empty name or shares its name with another setting.

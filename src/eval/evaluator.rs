@@ -218,7 +218,7 @@ mod tests {
     }
 
     fn on(b: FaceBox, score: f64) -> PredictedBox {
-        PredictedBox { x: b.x, y: b.y, w: b.w, h: b.h, score }
+        PredictedBox { x: b.x, y: b.y, w: b.w, h: b.h, score, landmarks: None }
     }
 
     fn options(thresholds: u32) -> EvalOptions {
@@ -231,7 +231,12 @@ mod tests {
         let spec = SettingSpec { name: "s".into(), keep: images.iter().map(|(_, _, keep)| keep.clone()).collect() };
         let images = images
             .iter()
-            .map(|(name, boxes, _)| GtImage { event: "e".into(), name: (*name).into(), boxes: boxes.clone() })
+            .map(|(name, boxes, _)| GtImage {
+                event: "e".into(),
+                name: (*name).into(),
+                boxes: boxes.clone(),
+                details: Vec::new(),
+            })
             .collect();
         GroundTruth::new(images, vec![spec]).unwrap_or_else(|e| panic!("{e}"))
     }

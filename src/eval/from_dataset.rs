@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::GroundTruthError;
-use super::ground_truth::{FaceBox, GroundTruth, GtImage, SettingSpec};
+use super::ground_truth::{FaceBox, FaceDetails, GroundTruth, GtImage, SettingSpec};
 use crate::dataset::{Dataset, Split, SplitKind};
 
 /// The name of the single setting of a dataset split's ground truth.
@@ -25,7 +25,15 @@ impl GroundTruth {
                 })
                 .collect();
             keep.push(image.faces.iter().enumerate().filter(|(_, f)| !f.is_invalid()).map(|(i, _)| i).collect());
-            images.push(GtImage { event: image.event().to_string(), name: image.stem().to_string(), boxes });
+            let details = image
+                .faces
+                .iter()
+                .map(|f| FaceDetails {
+                    attributes: f.attributes,
+                    landmarks: f.landmarks.map(|l| l.points.points.map(|p| [p.x as f64, p.y as f64])),
+                })
+                .collect();
+            images.push(GtImage { event: image.event().to_string(), name: image.stem().to_string(), boxes, details });
         }
         GroundTruth::new(images, vec![SettingSpec { name: ALL_FACES.into(), keep }])
     }
@@ -69,7 +77,7 @@ mod tests {
                 .map(|(i, f)| {
                     let [x, y, w, h] = f.bbox.to_xywh();
                     let score = 0.5 + 0.4 * ((n * 7 + i * 3) % 10) as f64 / 10.0;
-                    PredictedBox { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score }
+                    PredictedBox { x: x as f64, y: y as f64, w: w as f64, h: h as f64, score, landmarks: None }
                 })
                 .collect();
             predictions.insert(image.event(), image.stem(), detections).unwrap();

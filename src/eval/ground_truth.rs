@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::GroundTruthError;
+use crate::dataset::Attributes;
 
 /// A box as WIDER FACE writes it: top-left corner, width and height, in pixels.
 ///
@@ -26,6 +27,18 @@ pub struct GtImage {
     pub event: String,
     pub name: String,
     pub boxes: Vec<FaceBox>,
+    /// Empty, or one per box: what the ground truth knows of each face beyond its box.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FaceDetails>,
+}
+
+/// A face's attributes and landmarks where the ground truth has them: dataset folders carry both
+/// (landmarks from a RetinaFace `label.txt`), the official `.mat` the attributes only.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct FaceDetails {
+    pub attributes: Option<Attributes>,
+    /// The five landmarks `[x, y]` (left eye, right eye, nose, left and right mouth corner).
+    pub landmarks: Option<[[f64; 2]; 5]>,
 }
 
 /// Input of [`GroundTruth::new`]: a setting's name and, per image (in the order of the images),
@@ -122,6 +135,14 @@ impl GroundTruth {
                     face,
                 });
             }
+            if !image.details.is_empty() && image.details.len() != image.boxes.len() {
+                return Err(GroundTruthError::DetailsCount {
+                    event: image.event.clone(),
+                    name: image.name.clone(),
+                    boxes: image.boxes.len(),
+                    details: image.details.len(),
+                });
+            }
             let names = index.entry(image.event.clone()).or_default();
             if names.insert(image.name.clone(), i).is_some() {
                 return Err(GroundTruthError::DuplicateImage { event: image.event.clone(), name: image.name.clone() });
@@ -208,6 +229,7 @@ mod tests {
             event: event.into(),
             name: name.into(),
             boxes: (0..faces).map(|i| FaceBox { x: 10.0 * i as f64, y: 0.0, w: 5.0, h: 5.0 }).collect(),
+            details: Vec::new(),
         }
     }
 

@@ -25,6 +25,7 @@
 //! recalled recalls it; every other non-ignored prediction is a false positive. Precision and
 //! recall are swept over 1000 score thresholds and the AP is the VOC area under the curve.
 
+mod breakdown;
 mod csv;
 mod curves;
 mod error;
@@ -32,21 +33,26 @@ mod evaluator;
 mod from_dataset;
 mod ground_truth;
 mod image_matches;
+mod landmarks;
 mod mat_guard;
 mod official;
+mod operating;
 mod options;
 mod plot;
 mod predictions;
 mod protocol;
 mod report;
 
+pub use breakdown::{BucketResult, SIZE_BUCKETS, breakdown};
 pub use csv::write_curves_csv;
 pub use curves::{PrPoint, voc_ap};
 pub use error::{CsvError, GroundTruthError, LookupError, PlotError, PredictionError};
 pub use evaluator::{Evaluator, evaluate};
 pub use from_dataset::ALL_FACES;
-pub use ground_truth::{FaceBox, GroundTruth, GtImage, KeepList, Setting, SettingSpec};
+pub use ground_truth::{FaceBox, FaceDetails, GroundTruth, GtImage, KeepList, Setting, SettingSpec};
 pub use image_matches::{DetectionMatch, FaceVerdict, ImageMatches, Verdict};
+pub use landmarks::{FAILURE_ERROR, LandmarkAccuracy, landmark_accuracy};
+pub use operating::{OPERATING_THRESHOLDS, OperatingPoint, operating_points};
 pub use options::EvalOptions;
 pub use plot::{write_curves_png, write_series_png};
 pub use predictions::{PredictedBox, Predictions};

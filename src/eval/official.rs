@@ -18,9 +18,19 @@ use std::path::{Path, PathBuf};
 use matrw::{MatFile, MatVariable, MatlabType};
 
 use super::error::GroundTruthError;
-use super::ground_truth::{FaceBox, GroundTruth, GtImage, SettingSpec};
+use super::ground_truth::{FaceBox, FaceDetails, GroundTruth, GtImage, SettingSpec};
+use crate::dataset::{Attributes, Blur, Expression, Illumination, Occlusion, Pose};
 
 const FACE_FILE: &str = "wider_face_val.mat";
+/// The per-face attribute lists of `wider_face_val.mat`, in the order of [`Attributes`]' fields.
+const ATTRIBUTE_KEYS: [&str; 6] = [
+    "blur_label_list",
+    "expression_label_list",
+    "illumination_label_list",
+    "invalid_label_list",
+    "occlusion_label_list",
+    "pose_label_list",
+];
 const SETTING_FILES: [(&str, &str); 3] =
     [("easy", "wider_easy_val.mat"), ("medium", "wider_medium_val.mat"), ("hard", "wider_hard_val.mat")];
 
@@ -50,15 +60,22 @@ fn load(dir: &Path) -> Result<GroundTruth, GroundTruthError> {
     let face = Reader { file: &face_path, mat: &face_mat? };
     let layout = face.layout()?;
     let boxes = face.cells_per_image(&layout, "face_bbx_list")?;
+    // The per-face attribute lists, where the file has all of them (AP by attribute needs them).
+    let attributes = if ATTRIBUTE_KEYS.iter().all(|key| face.mat.contains(key)) {
+        Some(ATTRIBUTE_KEYS.iter().map(|key| face.cells_per_image(&layout, key)).collect::<Result<Vec<_>, _>>()?)
+    } else {
+        None
+    };
     let mut images = Vec::with_capacity(layout.image_count());
     for (e, (event, names)) in layout.events.iter().zip(&layout.files).enumerate() {
         for (i, name) in names.iter().enumerate() {
             let field = Field::image("face_bbx_list", e, i);
-            images.push(GtImage {
-                event: event.clone(),
-                name: name.clone(),
-                boxes: face.face_boxes(&boxes[e][i], field)?,
-            });
+            let boxes = face.face_boxes(&boxes[e][i], field)?;
+            let details = match &attributes {
+                Some(lists) => face.attributes(lists, e, i, boxes.len())?,
+                None => Vec::new(),
+            };
+            images.push(GtImage { event: event.clone(), name: name.clone(), boxes, details });
         }
     }
 
@@ -286,6 +303,53 @@ impl<'a> Reader<'a> {
             Some(k) => Err(self.shape(field, "finite coordinates", format!("a non-finite value in row {}", k + 1))),
             None => Ok(boxes),
         }
+    }
+
+    /// The six attributes of each of image (`event`, `image`)'s `faces`, from the cells of
+    /// [`ATTRIBUTE_KEYS`] (in that order).
+    fn attributes(
+        &self,
+        lists: &[Vec<&'a [MatVariable]>],
+        event: usize,
+        image: usize,
+        faces: usize,
+    ) -> Result<Vec<FaceDetails>, GroundTruthError> {
+        let mut codes = Vec::with_capacity(ATTRIBUTE_KEYS.len());
+        for (key, list) in ATTRIBUTE_KEYS.iter().zip(lists) {
+            let field = Field::image(key, event, image);
+            let expected = format!("a vector of {faces} attribute codes");
+            let (dim, values) = self.numbers(&list[event][image], field, &expected)?;
+            if values.len() != faces || (faces > 0 && !is_vector(dim)) {
+                return Err(self.shape(field, expected, describe(&list[event][image])));
+            }
+            let as_codes = values
+                .iter()
+                .map(|&v| (v.fract() == 0.0 && (0.0..=255.0).contains(&v)).then_some(v as u8))
+                .collect::<Option<Vec<u8>>>()
+                .ok_or_else(|| self.shape(field, "codes 0 to 255", describe(&list[event][image])))?;
+            codes.push((field, as_codes));
+        }
+        (0..faces)
+            .map(|f| {
+                let code = |k: usize| codes[k].1[f];
+                let bad = |k: usize, expected: &str| self.shape(codes[k].0, expected, format!("the code {}", code(k)));
+                Ok(FaceDetails {
+                    attributes: Some(Attributes {
+                        blur: Blur::from_code(code(0)).ok_or_else(|| bad(0, Blur::EXPECTED))?,
+                        expression: Expression::from_code(code(1)).ok_or_else(|| bad(1, Expression::EXPECTED))?,
+                        illumination: Illumination::from_code(code(2)).ok_or_else(|| bad(2, Illumination::EXPECTED))?,
+                        invalid: match code(3) {
+                            0 => false,
+                            1 => true,
+                            _ => return Err(bad(3, "0 or 1")),
+                        },
+                        occlusion: Occlusion::from_code(code(4)).ok_or_else(|| bad(4, Occlusion::EXPECTED))?,
+                        pose: Pose::from_code(code(5)).ok_or_else(|| bad(5, Pose::EXPECTED))?,
+                    }),
+                    landmarks: None,
+                })
+            })
+            .collect()
     }
 
     /// A vector of distinct 1-based face indexes, returned 0-based.

@@ -128,12 +128,13 @@ mod tests {
                 event: "e".into(),
                 name: "a".into(),
                 boxes: vec![FaceBox { x: 0.0, y: 0.0, w: 10.0, h: 10.0 }],
+                details: Vec::new(),
             }],
             vec![SettingSpec { name: "all".into(), keep: vec![vec![0]] }],
         )
         .unwrap();
         let mut predictions = Predictions::new();
-        let detection = crate::eval::PredictedBox { x: 0.0, y: 0.0, w: 10.0, h: 10.0, score: 0.9 };
+        let detection = crate::eval::PredictedBox { x: 0.0, y: 0.0, w: 10.0, h: 10.0, score: 0.9, landmarks: None };
         predictions.insert("e", "a", vec![detection]).unwrap();
         let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
         let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,10 @@ pub struct PredictedBox {
     pub w: f64,
     pub h: f64,
     pub score: f64,
+    /// The detector's five landmarks `[x, y]` where it gives them (a WIDER prediction file has
+    /// none): what the landmark accuracy measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<[[f64; 2]; 5]>,
 }
 
 impl PredictedBox {
@@ -181,7 +185,7 @@ fn parse_file(bytes: &[u8], file: &Path) -> Result<Vec<PredictedBox>, Prediction
             })?;
         }
         let [x, y, w, h, score] = values;
-        detections.push(PredictedBox { x, y, w, h, score });
+        detections.push(PredictedBox { x, y, w, h, score, landmarks: None });
     }
     if let Some((text, line)) = lines.find(|(text, _)| !text.trim_ascii().is_empty()) {
         let found = String::from_utf8_lossy(text);
@@ -202,7 +206,7 @@ mod tests {
     use super::*;
 
     fn det(x: f64, score: f64) -> PredictedBox {
-        PredictedBox { x, y: 1.0, w: 2.0, h: 3.0, score }
+        PredictedBox { x, y: 1.0, w: 2.0, h: 3.0, score, landmarks: None }
     }
 
     fn parse(text: &str) -> Result<Vec<PredictedBox>, String> {

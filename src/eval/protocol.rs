@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn best_match_takes_the_first_of_equal_maxima() {
         let faces = [corners(0.0, 0.0, 9.0, 9.0), corners(0.0, 0.0, 9.0, 9.0)];
-        let det = PredictedBox { x: 0.0, y: 0.0, w: 9.0, h: 9.0, score: 1.0 };
+        let det = PredictedBox { x: 0.0, y: 0.0, w: 9.0, h: 9.0, score: 1.0, landmarks: None };
         let mut out = Vec::new();
         best_matches(&faces, &[det], &mut out);
         assert_eq!(out, vec![BestMatch { face: 0, iou: 1.0 }]);

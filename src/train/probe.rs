@@ -126,6 +126,7 @@ pub fn samples_ground_truth(samples: &[Sample]) -> GroundTruth {
                     FaceBox { x: f64::from(x), y: f64::from(y), w: f64::from(w), h: f64::from(h) }
                 })
                 .collect(),
+            details: Vec::new(),
         })
         .collect();
     let keep = samples.iter().map(|s| (0..s.faces.len()).collect()).collect();
