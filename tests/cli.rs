@@ -334,6 +334,17 @@ fn eval_runs_a_model_over_the_ground_truth_images() {
     assert_eq!(json["missing_prediction_files"], 0);
     // The real face detector finds most of the synthetic faces: they are learnable.
     assert!(json["all"].as_f64().unwrap() > 0.5, "{json}");
+    assert_eq!(json["tta"], false);
+    let mut args = vec!["eval", "--gt", dir.path().to_str().unwrap(), "--weights", weights.to_str().unwrap()];
+    args.extend(["--preset", "fd1mb-mnet", "--json", "--device", "cpu", "--tta", "--tta-scales", "1,1.5"]);
+    let out = facestudio(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let with_tta: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(with_tta["tta"], true);
+    assert!(with_tta["all"].as_f64().unwrap() > 0.5, "{with_tta}");
+    let refused =
+        facestudio(&["eval", "--gt", dir.path().to_str().unwrap(), "--pred", images.to_str().unwrap(), "--tta"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--tta"));
 }
 
 /// A training process killed with SIGKILL resumes from its last checkpoint: same step count,

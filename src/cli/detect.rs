@@ -59,6 +59,8 @@ pub struct DetectArgs {
     /// Output formats with --out (repeatable).
     #[arg(long, value_enum, default_values_t = [ExportFormat::Json])]
     format: Vec<ExportFormat>,
+    #[command(flatten)]
+    tta: super::TtaArgs,
 }
 
 pub fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -101,6 +103,7 @@ pub fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         batch: args.batch,
         limits: CandidateLimits { floor: args.conf, top_k: args.top_k },
         stages: Vec::new(),
+        tta: args.tta.tta(),
     };
     let progress = ProgressBar::new(images.len() as u64);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} photos, {per_sec}, eta {eta} {msg}")?);

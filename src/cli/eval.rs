@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use facestudio::dataset::SplitKind;
-use facestudio::detect::{EvalImage, Outcome, detect_images};
+use facestudio::detect::{EvalImage, Outcome, detect_images, detect_images_tta};
 use facestudio::eval::{
     BucketResult, EvalOptions, EvalReport, FAILURE_ERROR, GroundTruth, LandmarkAccuracy, OperatingPoint, Predictions,
     breakdown, evaluate, landmark_accuracy, operating_points, write_curves_csv, write_curves_png,
@@ -55,6 +55,8 @@ pub struct EvalArgs {
     /// Also draw the PR curves as a PNG.
     #[arg(long)]
     curves_png: Option<PathBuf>,
+    #[command(flatten)]
+    tta: super::TtaArgs,
 }
 
 /// Runs the detector over every image of the ground truth, with a progress bar. An image that
@@ -69,18 +71,25 @@ fn detect_ground_truth(
     let progress = ProgressBar::new(gt.images().len() as u64);
     progress.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, eta {eta}")?);
     let list = EvalImage::list(gt, images);
-    let predictions = detect_images(&detector, &list, |outcome| {
+    let on_outcome = |outcome: &Outcome| {
         if let Outcome::Skipped { error, .. } = outcome {
             progress.suspend(|| eprintln!("skipped: {error}"));
         }
         progress.inc(1);
         std::ops::ControlFlow::Continue(())
-    })?;
+    };
+    let predictions = match args.tta.tta() {
+        Some(tta) => detect_images_tta(&detector, &list, &tta, on_outcome)?,
+        None => detect_images(&detector, &list, on_outcome)?,
+    };
     progress.finish_and_clear();
     Ok(predictions)
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.tta.tta && args.pred.is_some() {
+        anyhow::bail!("--tta runs a model over the images: use it with --weights, not --pred");
+    }
     let (gt, dataset_images) = GroundTruth::open(&args.gt, args.split)?;
     let predictions = match (&args.pred, &args.weights, &args.images) {
         (Some(pred), _, _) => {
@@ -103,6 +112,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         buckets: breakdown(&gt, &predictions, &EvalOptions::OFFICIAL),
         landmarks: landmark_accuracy(&gt, &predictions),
         single_setting: report.settings.len() == 1,
+        tta: args.tta.tta && args.pred.is_none(),
     };
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
@@ -128,6 +138,8 @@ struct Details {
     landmarks: Option<LandmarkAccuracy>,
     /// A dataset folder's one setting: its buckets are not nested under the setting's name.
     single_setting: bool,
+    /// The predictions came from a model with test-time augmentation.
+    tta: bool,
 }
 
 impl Details {
@@ -171,6 +183,7 @@ fn summary_json(report: &EvalReport, details: &Details) -> anyhow::Result<serde_
     }
     object.insert("images".into(), report.images.into());
     object.insert("missing_prediction_files".into(), report.missing_prediction_files.len().into());
+    object.insert("tta".into(), details.tta.into());
     let points = details.operating_points.iter().map(|(s, p)| Ok((s.clone(), serde_json::to_value(p)?)));
     object.insert("operating_points".into(), serde_json::Value::Object(points.collect::<anyhow::Result<_>>()?));
     let settings: Vec<String> = report.settings.iter().map(|s| s.name.clone()).collect();

@@ -135,6 +135,31 @@ fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `--tta`, `--tta-scales`, `--tta-max-side`: test-time augmentation (detect and eval).
+#[derive(clap::Args, Debug)]
+struct TtaArgs {
+    /// Test-time augmentation: every photo at each of --tta-scales and mirrored, the faces of
+    /// all passes merged before NMS (how the published RetinaFace WIDER numbers are made).
+    #[arg(long)]
+    tta: bool,
+    /// The scales of --tta.
+    #[arg(long, value_delimiter = ',', default_values_t = facestudio::detect::Tta::default().scales, value_parser = photo_scale, requires = "tta")]
+    tta_scales: Vec<f32>,
+    /// A --tta scale that would make a photo's longer side exceed this is lowered to fit.
+    #[arg(long, default_value_t = facestudio::detect::Tta::default().max_side, value_parser = clap::value_parser!(u32).range(32..), requires = "tta")]
+    tta_max_side: u32,
+}
+
+impl TtaArgs {
+    fn tta(&self) -> Option<facestudio::detect::Tta> {
+        self.tta.then(|| facestudio::detect::Tta {
+            scales: self.tta_scales.clone(),
+            flip: true,
+            max_side: self.tta_max_side,
+        })
+    }
+}
+
 /// The largest `--scale`: more would only blow a photo up into a network input of gigabytes.
 const MAX_PHOTO_SCALE: f32 = 8.0;
 

@@ -9,6 +9,7 @@ use super::detector::{Detector, ScoringStage};
 use super::error::DetectError;
 use super::pipeline::{Outcome, RunOptions, run_over};
 use super::postprocess::{Detection, FaceFilter};
+use super::tta::Tta;
 use crate::dataset::Split;
 use crate::eval::{GroundTruth, PredictedBox, Predictions};
 
@@ -82,14 +83,36 @@ pub fn detect_images_per_stage(
     detector: &Detector,
     images: &[EvalImage],
     stages: &[ScoringStage],
+    progress: impl FnMut(&Outcome) -> ControlFlow<()>,
+) -> Result<Vec<Predictions>, DetectError> {
+    let options = RunOptions { stages: stages.to_vec(), ..RunOptions::default() };
+    detect_with(detector, images, &options, progress)
+}
+
+/// [`detect_images`] with test-time augmentation (`eval --tta`).
+pub fn detect_images_tta(
+    detector: &Detector,
+    images: &[EvalImage],
+    tta: &Tta,
+    progress: impl FnMut(&Outcome) -> ControlFlow<()>,
+) -> Result<Predictions, DetectError> {
+    let options = RunOptions { stages: vec![detector.stage()], tta: Some(tta.clone()), ..RunOptions::default() };
+    Ok(detect_with(detector, images, &options, progress)?.pop().unwrap_or_default())
+}
+
+/// One set of predictions per scoring stage of `options`, at the evaluation's filter.
+fn detect_with(
+    detector: &Detector,
+    images: &[EvalImage],
+    options: &RunOptions,
     mut progress: impl FnMut(&Outcome) -> ControlFlow<()>,
 ) -> Result<Vec<Predictions>, DetectError> {
     let filter = FaceFilter::EVALUATION;
-    let options = RunOptions { stages: stages.to_vec(), ..RunOptions::default() };
+    let stages = &options.stages;
     let paths: Vec<&Path> = images.iter().map(|i| i.path.as_path()).collect();
     let mut predictions: Vec<Predictions> = stages.iter().map(|_| Predictions::new()).collect();
     let mut failed = None;
-    run_over(detector, &paths, &options, |outcome| {
+    run_over(detector, &paths, options, |outcome| {
         if let Outcome::Detected(detected) = &outcome {
             let image = &images[detected.index];
             for (candidates, predictions) in detected.stages.iter().zip(&mut predictions) {

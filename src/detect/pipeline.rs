@@ -13,6 +13,7 @@ use super::detector::{Detector, ScoringStage};
 use super::error::DetectError;
 use super::image::{ImageError, InputSize, check_pixels, load_image, preprocess};
 use super::postprocess::{CandidateLimits, Candidates};
+use super::tta::{Tta, detect_tta};
 
 /// How the network runs over the images.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,13 +26,22 @@ pub struct RunOptions {
     /// The head stages that score faces, one set of candidates each, from one network run.
     /// Empty: the detector's own stage.
     pub stages: Vec<ScoringStage>,
+    /// Test-time augmentation: every photo at several scales and mirrored, the candidates
+    /// merged (photos then run one at a time; `size` is ignored).
+    pub tta: Option<Tta>,
 }
 
 impl Default for RunOptions {
     /// The evaluation protocol: original size, the evaluation's candidate limits, one photo at a
     /// time (WIDER's photos rarely share a size).
     fn default() -> Self {
-        RunOptions { size: InputSize::Original, batch: 1, limits: CandidateLimits::EVALUATION, stages: Vec::new() }
+        RunOptions {
+            size: InputSize::Original,
+            batch: 1,
+            limits: CandidateLimits::EVALUATION,
+            stages: Vec::new(),
+            tta: None,
+        }
     }
 }
 
@@ -91,6 +101,15 @@ pub fn run_over<P: AsRef<Path>>(
         if pending.is_empty() {
             return Ok(());
         }
+        if let Some(tta) = &options.tta {
+            for (index, path, image) in pending.drain(..) {
+                let stages = detect_tta(detector, &image, tta, &options.limits, &stages)?;
+                if on_outcome(Outcome::Detected(Detected { index, path, image, stages })).is_break() {
+                    return Err(DetectError::Cancelled);
+                }
+            }
+            return Ok(());
+        }
         let inputs: Vec<_> =
             pending.iter().map(|(_, _, image)| preprocess(image, options.size, &detector.config().input)).collect();
         let outputs = detector.forward_stages(&inputs.iter().collect::<Vec<_>>(), &stages, options.limits.floor)?;
@@ -107,8 +126,10 @@ pub fn run_over<P: AsRef<Path>>(
     for (index, path) in paths.iter().enumerate() {
         let path = path.as_ref().to_path_buf();
         let loaded = load_image(&path).and_then(|image| {
-            // The network input, not only the photo, must fit the pixel limit (`--scale`).
-            let (w, h) = options.size.applied(image.width(), image.height());
+            // The network input, not only the photo, must fit the pixel limit (`--scale`; with
+            // TTA each pass checks its own).
+            let size = if options.tta.is_some() { InputSize::Original } else { options.size };
+            let (w, h) = size.applied(image.width(), image.height());
             check_pixels(&path, w, h).map(|()| image)
         });
         match loaded {

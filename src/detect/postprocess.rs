@@ -154,6 +154,30 @@ impl Candidates {
         self.faces.len()
     }
 
+    /// The candidates of several passes over one photo (test-time augmentation) as one set, best
+    /// first (ties in pass order), so that [`Candidates::filter`]'s NMS merges them.
+    pub fn merged(parts: Vec<Candidates>) -> Candidates {
+        let floor = parts.iter().map(|c| c.floor).fold(f32::INFINITY, f32::min);
+        let mut faces: Vec<Detection> = parts.into_iter().flat_map(|c| c.faces).collect();
+        faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Candidates { floor: if floor.is_finite() { floor } else { 0.0 }, faces }
+    }
+
+    /// The candidates found in the horizontally mirrored photo, mapped back onto the photo
+    /// (`image_width` wide): boxes and landmarks mirrored, left and right points swapped back.
+    pub fn unmirrored(self, image_width: u32) -> Candidates {
+        let faces = self
+            .faces
+            .into_iter()
+            .map(|d| Detection {
+                bbox: d.bbox.flip_horizontal(image_width),
+                score: d.score,
+                landmarks: d.landmarks.map(|l| l.flip_horizontal(image_width)),
+            })
+            .collect();
+        Candidates { floor: self.floor, faces }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.faces.is_empty()
     }
