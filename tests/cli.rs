@@ -110,12 +110,10 @@ fn check_lists_problems_with_file_and_line_and_fails() {
     assert!(String::from_utf8_lossy(&stats.stderr).contains("wider_face_val_bbx_gt.txt:3:"));
 }
 
-#[test]
-fn eval_of_exact_predictions_on_a_dataset_split_recalls_the_predicted_faces_at_full_precision() {
-    let dir = tempfile::tempdir().unwrap();
-    synth(dir.path());
-    let pred = dir.path().join("pred");
-    let gt = std::fs::read_to_string(dir.path().join("wider_face_split/wider_face_val_bbx_gt.txt")).unwrap();
+/// Predictions in `pred` that are the val split's own boxes, except for image `skip` (no
+/// prediction file); returns (faces, faces predicted).
+fn write_exact_predictions(dir: &Path, pred: &Path, skip: usize) -> (usize, usize) {
+    let gt = std::fs::read_to_string(dir.join("wider_face_split/wider_face_val_bbx_gt.txt")).unwrap();
     let mut lines = gt.lines().peekable();
     let mut written = 0;
     let (mut faces, mut predicted) = (0usize, 0usize);
@@ -123,7 +121,7 @@ fn eval_of_exact_predictions_on_a_dataset_split_recalls_the_predicted_faces_at_f
         let count: usize = lines.next().unwrap().trim().parse().unwrap();
         let boxes: Vec<&str> = (0..count).map(|_| lines.next().unwrap()).collect();
         faces += count;
-        if written == 2 {
+        if written == skip {
             written += 1;
             continue; // one image without a prediction file
         }
@@ -139,6 +137,15 @@ fn eval_of_exact_predictions_on_a_dataset_split_recalls_the_predicted_faces_at_f
         std::fs::write(pred.join(event).join(format!("{stem}.txt")), text).unwrap();
         written += 1;
     }
+    (faces, predicted)
+}
+
+#[test]
+fn eval_of_exact_predictions_on_a_dataset_split_recalls_the_predicted_faces_at_full_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path());
+    let pred = dir.path().join("pred");
+    let (faces, predicted) = write_exact_predictions(dir.path(), &pred, 2);
     let csv = dir.path().join("curves.csv");
     let png = dir.path().join("curves.png");
     let out = facestudio(&[
@@ -164,6 +171,36 @@ fn eval_of_exact_predictions_on_a_dataset_split_recalls_the_predicted_faces_at_f
     assert!(predicted < faces && (ap - expected).abs() < 1e-9, "AP {ap}, expected {expected}");
     assert!(std::fs::read_to_string(&csv).unwrap().starts_with("setting,threshold,precision,recall\nall,"));
     assert!(image::open(&png).is_ok());
+}
+
+/// Two prediction folders compared: the second misses one image's faces, so its AP is lower by
+/// that much and exactly those faces are listed as found by the first only.
+#[test]
+fn eval_compares_models_face_by_face() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let (faces, all) = write_exact_predictions(dir.path(), &a, usize::MAX);
+    let (_, fewer) = write_exact_predictions(dir.path(), &b, 1);
+    assert_eq!(all, faces);
+    let png = dir.path().join("compare.png");
+    let (gt, a, b) = (dir.path().to_str().unwrap(), a.to_str().unwrap(), b.to_str().unwrap());
+    let out =
+        facestudio(&["eval", "--gt", gt, "--pred", a, "--pred", b, "--json", "--curves-png", png.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let models = json["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!(models[0]["diff"]["all"], 0.0);
+    let diff = models[1]["diff"]["all"].as_f64().unwrap();
+    assert!((diff - (fewer as f64 / faces as f64 - 1.0)).abs() < 1e-9, "{diff}");
+    assert_eq!(models[1]["missed_found_by_first"]["all"].as_u64().unwrap() as usize, faces - fewer);
+    assert_eq!(models[1]["found_not_by_first"]["all"], 0);
+    assert!(image::open(&png).is_ok());
+    let table = facestudio(&["eval", "--gt", gt, "--pred", a, "--pred", b]);
+    assert!(stdout(&table).contains(&format!("all +0 / -{}", faces - fewer)), "{}", stdout(&table));
+    let refused = facestudio(&["eval", "--gt", gt, "--pred", a, "--pred", b, "--curves-csv", "x.csv"]);
+    assert!(!refused.status.success() && stderr(&refused).contains("--curves-csv"));
 }
 
 #[test]

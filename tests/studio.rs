@@ -12,6 +12,7 @@ use egui_kittest::kittest::Queryable;
 use facestudio::app::{Settings, Source, Studio, Tab, TrainForm};
 use facestudio::dataset::synth::{SynthConfig, generate};
 use facestudio::dataset::{Dataset, Face, SplitKind};
+use facestudio::eval::{OPERATING_THRESHOLDS, ScoreNormalisation};
 use facestudio::model::DeviceChoice;
 use facestudio::train::TrainConfig;
 
@@ -447,19 +448,7 @@ fn evaluate_a_prediction_folder_and_browse_the_errors() {
         std::fs::write(folder.join(format!("{}.txt", image.stem())), text).unwrap();
     }
     let recovery = tempfile::tempdir().unwrap();
-    let mut harness = studio(Settings::default(), Vec::new(), recovery.path());
-    harness.get_by_label("Evaluate").click();
-    harness.step();
-    {
-        let panel = &mut harness.state_mut().evaluate;
-        panel.gt_dir = dir.path().display().to_string();
-        panel.source = Source::Predictions;
-        panel.pred_dir = pred.path().display().to_string();
-    }
-    // The form changed (a folder instead of a model): lay it out before clicking.
-    harness.step();
-    harness.get_by_label("Run evaluation").click();
-    step_until(&mut harness, "the evaluation", 60, |s| s.evaluate.outcome.is_some());
+    let mut harness = evaluate_in_the_panel(dir.path(), pred.path(), recovery.path());
     let ap = harness.state().evaluate.outcome.as_ref().unwrap().report.settings[0].ap;
     assert!(ap > 0.5 && ap < 1.0, "{ap}");
     harness.get_by_label(&format!("{ap:.4}"));
@@ -469,6 +458,111 @@ fn evaluate_a_prediction_folder_and_browse_the_errors() {
     let label = format!("{}/{}: 1 missed", val.images[0].event(), val.images[0].stem());
     harness.get_by_label_contains(&label).click();
     step_until(&mut harness, "the error image", 30, |s| s.evaluate.selected.is_some());
+}
+
+/// The studio with `pred` evaluated against the dataset in `gt` in the Evaluate panel.
+fn evaluate_in_the_panel(gt: &Path, pred: &Path, recovery: &Path) -> Harness<'static, Studio> {
+    let mut harness = studio(Settings::default(), Vec::new(), recovery);
+    harness.get_by_label("Evaluate").click();
+    harness.step();
+    {
+        let panel = &mut harness.state_mut().evaluate;
+        panel.gt_dir = gt.display().to_string();
+        panel.source = Source::Predictions;
+        panel.pred_dir = pred.display().to_string();
+    }
+    // The form changed (a folder instead of a model): lay it out before clicking.
+    harness.step();
+    harness.get_by_label("Run evaluation").click();
+    step_until(&mut harness, "the evaluation", 60, |s| s.evaluate.outcome.is_some());
+    harness
+}
+
+/// The line under the score-threshold slider, computed here from the report: the curve's point
+/// of the smallest swept threshold at or above the slider's normalised score, with the raw
+/// confidence of that score.
+fn expected_current_point(studio: &Studio) -> String {
+    let panel = &studio.evaluate;
+    let report = &panel.outcome.as_ref().unwrap().report;
+    let curve = &report.setting(&panel.setting).unwrap().curve;
+    let t = panel.threshold;
+    let (precision, recall) =
+        curve.iter().take_while(|p| p.threshold >= t).last().map_or((0.0, 0.0), |p| (p.precision, p.recall));
+    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+    let confidence = match report.score_normalisation {
+        ScoreNormalisation::MinMax { min, max } => min + t * (max - min),
+        ScoreNormalisation::Unchanged => t,
+    };
+    format!("current point: confidence {confidence:.3}, precision {precision:.3}, recall {recall:.3}, F1 {f1:.3}")
+}
+
+/// Exact boxes with spread scores: the operating points table (best-F1 row marked) and the AP
+/// breakdown show; moving the threshold slider moves the current point at once, and the error
+/// list follows from the worker thread (the previous list shown meanwhile).
+#[test]
+fn evaluate_shows_operating_points_and_the_slider_moves_the_current_point() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 16);
+    let (dataset, _) = Dataset::open(dir.path()).unwrap();
+    let val = dataset.split(SplitKind::Val).unwrap();
+    let pred = tempfile::tempdir().unwrap();
+    // Every face with its own box, scores cycling over 0.1 … 0.91; a false positive in each
+    // image's corner.
+    let mut n = 0;
+    for image in &val.images {
+        let folder = pred.path().join(image.event());
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut lines = Vec::new();
+        for f in &image.faces {
+            let [x, y, w, h] = f.bbox.to_xywh();
+            lines.push(format!("{x} {y} {w} {h} {:.2}", 0.1 + 0.09 * (n % 10) as f64));
+            n += 1;
+        }
+        lines.push("0 0 6 6 0.5".to_string());
+        let text = format!("{}\n{}\n{}\n", image.stem(), lines.len(), lines.join("\n"));
+        std::fs::write(folder.join(format!("{}.txt", image.stem())), text).unwrap();
+    }
+    assert!(n >= 3, "faces with different scores");
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = evaluate_in_the_panel(dir.path(), pred.path(), recovery.path());
+
+    let details = &harness.state().evaluate.outcome.as_ref().unwrap().details;
+    let points = details.operating_points("all").to_vec();
+    assert_eq!(points.len(), OPERATING_THRESHOLDS.len() + 1, "{points:?}");
+    assert!(points.last().unwrap().best_f1 && points.iter().filter(|p| p.best_f1).count() == 1);
+    assert!(details.buckets.iter().any(|b| b.group == "size" && b.faces > 0));
+    assert!(details.landmarks.is_none(), "a prediction folder has no landmarks");
+    harness.get_by_label("Operating points: all");
+    harness.get_by_label("best F1");
+    harness.get_by_label_contains("No face could be scored");
+    harness.get_by_label("AP by size and attribute: all").click();
+    for _ in 0..10 {
+        harness.step();
+    }
+    harness.get_by_label("small");
+
+    // The current point at the default threshold, then at 0.9.
+    assert!(harness.state().evaluate.rows_are_current());
+    let before = expected_current_point(harness.state());
+    harness.get_by_label(&before);
+    let found = |s: &Studio| s.evaluate.rows.iter().map(|r| r.matches.true_positives()).sum::<usize>();
+    let found_before = found(harness.state());
+    harness.get_by_role_and_label(Role::Slider, "score threshold").set_value_accesskit(0.9);
+    harness.step();
+    let threshold = harness.state().evaluate.threshold;
+    assert!((threshold - 0.9).abs() < 1e-6, "{threshold}");
+    assert!(!harness.state().evaluate.rows.is_empty(), "the previous list stays until the new one arrives");
+    let after = expected_current_point(harness.state());
+    assert_ne!(after, before);
+    harness.step();
+    harness.get_by_label(&after);
+    assert!(harness.query_by_label(&before).is_none());
+    step_until(&mut harness, "the error list at the new threshold", 30, |s| s.evaluate.rows_are_current());
+    let rows = &harness.state().evaluate.rows;
+    assert_eq!(rows.len(), val.images.len());
+    assert!(rows.iter().all(|r| r.matches.score_threshold == threshold));
+    assert!(found(harness.state()) < found_before, "fewer faces found from a higher threshold");
+    assert!(!harness.state().evaluate.rows_pending());
 }
 
 #[test]

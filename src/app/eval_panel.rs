@@ -1,15 +1,18 @@
 //! The Evaluate panel: a model (run over the ground truth's images) or a prediction folder,
-//! scored with the official WIDER FACE protocol in the background; the AP table, PR curves, and
-//! an error browser that shows true positives, false positives and missed faces over each image.
+//! scored with the official WIDER FACE protocol in the background; the AP table, PR curves with
+//! their operating points, AP by size and attribute, landmark accuracy (`eval_details`), and an
+//! error browser that shows true positives, false positives and missed faces over each image (its
+//! list recomputed on a worker thread when the threshold, setting or sort changes: `eval_rows`).
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui::Color32;
-use egui_plot::{Legend, Line, Plot};
 use image::RgbImage;
 
+use super::eval_details::{breakdown_ui, current_point_text, landmarks_ui, operating_points_ui, pr_curves_ui};
+use super::eval_rows::{ImageRow, RowsKey, RowsWorker, SortBy, error_rows};
 use super::jobs::{Jobs, Task};
 use super::model_picker::{ModelChoice, model_picker_ui, open_model};
 use super::notices::Notices;
@@ -18,7 +21,8 @@ use super::widgets::{choice_ui, stage_choice_ui, text_field_ui};
 use crate::dataset::SplitKind;
 use crate::detect::{EvalImage, detect_images};
 use crate::eval::{
-    EvalOptions, EvalReport, Evaluator, FaceVerdict, GroundTruth, ImageMatches, Predictions, Verdict, evaluate,
+    EvalDetails, EvalOptions, EvalReport, FaceVerdict, GroundTruth, OperatingPoint, Predictions, Verdict, curve_point,
+    evaluate,
 };
 use crate::model::DeviceChoice;
 
@@ -31,23 +35,19 @@ pub enum Source {
 /// A finished evaluation with what the error browser needs.
 pub struct EvalOutcome {
     pub report: EvalReport,
+    /// Operating points, AP by size and attribute, landmark accuracy.
+    pub details: EvalDetails,
     pub gt: Arc<GroundTruth>,
     pub predictions: Arc<Predictions>,
     pub images_dir: Option<PathBuf>,
 }
 
-/// One image of the error browser.
-pub struct ImageRow {
-    pub index: usize,
-    pub matches: ImageMatches,
-    pub missed: usize,
-    pub false_positives: usize,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortBy {
-    Missed,
-    FalsePositives,
+/// What the evaluation job hands back: the outcome and the error list of its first setting at
+/// the threshold and sort of when it started (its key's generation is the panel's to set).
+struct Evaluated {
+    outcome: EvalOutcome,
+    rows_key: RowsKey,
+    rows: Vec<ImageRow>,
 }
 
 pub struct EvalPanel {
@@ -64,14 +64,21 @@ pub struct EvalPanel {
     /// The scoring stage of the model; `None`: its last.
     pub stage: Option<usize>,
     pub pred_dir: String,
-    task: Option<Task<Result<EvalOutcome, String>>>,
+    task: Option<Task<Result<Evaluated, String>>>,
     pub outcome: Option<EvalOutcome>,
+    /// Counts the outcomes, so that an error list of an earlier one is never shown.
+    generation: u64,
     pub setting: String,
     /// Normalised score from which predictions count in the browser.
     pub threshold: f64,
     pub sort: SortBy,
-    rows_key: Option<(String, u64, SortBy)>,
+    /// What `rows` were computed for.
+    rows_key: Option<RowsKey>,
+    /// The error list shown: the last one computed, until the one for the current setting,
+    /// threshold and sort arrives from `rows_worker`.
     pub rows: Vec<ImageRow>,
+    /// Started on the first change of the error list's setting, threshold or sort.
+    rows_worker: Option<RowsWorker>,
     pub selected: Option<usize>,
     view: ImageView,
     shown: Option<usize>,
@@ -94,11 +101,13 @@ impl EvalPanel {
             pred_dir: String::new(),
             task: None,
             outcome: None,
+            generation: 0,
             setting: String::new(),
             threshold: 0.5,
             sort: SortBy::Missed,
             rows_key: None,
             rows: Vec::new(),
+            rows_worker: None,
             selected: None,
             view: ImageView::default(),
             shown: None,
@@ -124,6 +133,7 @@ impl EvalPanel {
         let stage = self.stage;
         let device = self.device;
         let pred_dir = PathBuf::from(self.pred_dir.trim());
+        let (threshold, sort) = (self.threshold, self.sort);
         let label = match source {
             Source::Model => format!("Evaluating on {}", device.describe()),
             Source::Predictions => "Evaluating".to_string(),
@@ -153,7 +163,18 @@ impl EvalPanel {
                 }
             };
             let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
-            Ok(EvalOutcome { report, gt: Arc::new(gt), predictions: Arc::new(predictions), images_dir })
+            let cancelled = || "evaluation cancelled".to_string();
+            if progress.is_cancelled() {
+                return Err(cancelled());
+            }
+            let details = EvalDetails::compute(&gt, &predictions, &report);
+            // The browser's first list, so it shows with the report.
+            let setting = report.settings.last().map(|s| s.name.clone()).unwrap_or_default();
+            let rows_key = RowsKey::new(0, &setting, threshold, sort);
+            let rows = error_rows(&gt, &predictions, &rows_key, || progress.is_cancelled()).ok_or_else(cancelled)?;
+            let outcome =
+                EvalOutcome { report, details, gt: Arc::new(gt), predictions: Arc::new(predictions), images_dir };
+            Ok(Evaluated { outcome, rows_key, rows })
         }));
     }
 
@@ -163,13 +184,18 @@ impl EvalPanel {
         {
             self.task = None;
             match result {
-                Ok(outcome) => {
+                Ok(Evaluated { outcome, rows_key, rows }) => {
                     for warning in outcome.report.warnings.iter().take(3) {
                         self.notices.info(format!("Evaluation: {warning}"));
                     }
-                    self.setting = outcome.report.settings.last().map(|s| s.name.clone()).unwrap_or_default();
+                    self.generation += 1;
+                    self.setting = rows_key.setting.clone();
                     self.outcome = Some(outcome);
-                    self.rows_key = None;
+                    self.rows = rows;
+                    self.rows_key = Some(rows_key.with_generation(self.generation));
+                    if let Some(worker) = &mut self.rows_worker {
+                        worker.forget_pending();
+                    }
                     self.selected = None;
                     self.shown = None;
                     self.view.clear();
@@ -177,7 +203,7 @@ impl EvalPanel {
                 Err(err) => self.notices.error(format!("Evaluation failed: {err}")),
             }
         }
-        self.update_rows();
+        self.update_rows(ctx);
         if let Some((index, task)) = &self.image_task
             && let Some(result) = task.poll()
         {
@@ -195,33 +221,61 @@ impl EvalPanel {
         self.request_image(ctx);
     }
 
-    fn update_rows(&mut self) {
+    /// The key of the error list the browser should show now.
+    fn wanted_rows(&self) -> RowsKey {
+        RowsKey::new(self.generation, &self.setting, self.threshold, self.sort)
+    }
+
+    /// Whether the error list shown is the one of the current setting, threshold and sort (after
+    /// a change it is recomputed on a worker thread and the previous list stays until then).
+    pub fn rows_are_current(&self) -> bool {
+        self.rows_key.as_ref() == Some(&self.wanted_rows())
+    }
+
+    /// Whether a recomputed error list is on its way.
+    pub fn rows_pending(&self) -> bool {
+        self.rows_worker.as_ref().is_some_and(|w| w.pending().is_some())
+    }
+
+    /// Takes a finished error list, and asks the worker for the current one when neither the
+    /// list shown nor the one on its way is it. Never waits.
+    fn update_rows(&mut self, ctx: &egui::Context) {
+        let wanted = self.wanted_rows();
+        if let Some(result) = self.rows_worker.as_mut().and_then(RowsWorker::poll)
+            && result.key.generation == self.generation
+            && self.rows_key.as_ref() != Some(&wanted)
+        {
+            // Newer than the list shown even when not yet the wanted one (the slider is moving).
+            self.set_rows(result.key, result.rows);
+        }
         let Some(outcome) = &self.outcome else { return };
-        let key = (self.setting.clone(), self.threshold.to_bits(), self.sort);
-        if self.rows_key.as_ref() == Some(&key) {
+        let pending = self.rows_worker.as_ref().and_then(RowsWorker::pending);
+        if self.rows_key.as_ref() == Some(&wanted) || pending == Some(&wanted) {
             return;
         }
-        let evaluator = Evaluator::new(&outcome.gt, &outcome.predictions, &EvalOptions::OFFICIAL);
-        let mut rows: Vec<ImageRow> = outcome
-            .gt
-            .images()
-            .iter()
-            .enumerate()
-            .filter_map(|(index, image)| {
-                let matches = evaluator.image_matches(&self.setting, &image.event, &image.name, self.threshold).ok()?;
-                let (missed, false_positives) = (matches.missed(), matches.false_positives());
-                Some(ImageRow { index, matches, missed, false_positives })
-            })
-            .collect();
-        match self.sort {
-            SortBy::Missed => rows.sort_by_key(|r| (std::cmp::Reverse(r.missed), std::cmp::Reverse(r.false_positives))),
-            SortBy::FalsePositives => {
-                rows.sort_by_key(|r| (std::cmp::Reverse(r.false_positives), std::cmp::Reverse(r.missed)))
-            }
+        let (gt, predictions) = (outcome.gt.clone(), outcome.predictions.clone());
+        let worker = self.rows_worker.get_or_insert_with(|| RowsWorker::spawn(ctx));
+        if !worker.request(wanted.clone(), gt.clone(), predictions.clone()) {
+            // The thread is gone (a bug made it panic): another one.
+            let mut fresh = RowsWorker::spawn(ctx);
+            fresh.request(wanted, gt, predictions);
+            self.rows_worker = Some(fresh);
         }
+    }
+
+    /// Shows `rows`, keeping the selected image selected when it is still listed.
+    fn set_rows(&mut self, key: RowsKey, rows: Vec<ImageRow>) {
+        let selected_image = self.selected.and_then(|s| self.rows.get(s)).map(|row| row.index);
         self.rows = rows;
+        self.selected = selected_image.and_then(|image| self.rows.iter().position(|row| row.index == image));
         self.rows_key = Some(key);
-        self.selected = None;
+    }
+
+    /// The point of the score threshold on the browser's setting's curve.
+    pub fn current_point(&self) -> Option<OperatingPoint> {
+        let outcome = self.outcome.as_ref()?;
+        let setting = outcome.report.setting(&self.setting)?;
+        Some(curve_point(&setting.curve, outcome.report.score_normalisation, self.threshold))
     }
 
     fn request_image(&mut self, ctx: &egui::Context) {
@@ -275,22 +329,20 @@ impl EvalPanel {
                     }
                 });
             });
-            let curves_height = (ui.available_height() * 0.4).max(150.0);
-            Plot::new("pr-curves")
-                .height(curves_height)
-                .legend(Legend::default())
-                .x_axis_label("recall")
-                .y_axis_label("precision")
-                .include_x(0.0)
-                .include_x(1.0)
-                .include_y(0.0)
-                .include_y(1.0)
-                .show(ui, |plot| {
-                    for s in &outcome.report.settings {
-                        let points: Vec<[f64; 2]> = s.curve.iter().map(|p| [p.recall, p.precision]).collect();
-                        plot.line(Line::new(format!("{} (AP {:.3})", s.name, s.ap), points));
-                    }
+            let current = self.current_point();
+            let top = (ui.available_height() * 0.45).max(200.0);
+            ui.horizontal_top(|ui| {
+                let plot_size = egui::vec2((ui.available_width() * 0.6).max(240.0), top);
+                pr_curves_ui(ui, &outcome.report, &outcome.details, &self.setting, current, plot_size);
+                ui.separator();
+                ui.vertical(|ui| {
+                    egui::ScrollArea::vertical().id_salt("eval-details").max_height(top).show(ui, |ui| {
+                        operating_points_ui(ui, &outcome.details);
+                        breakdown_ui(ui, &outcome.details);
+                        landmarks_ui(ui, &outcome.details);
+                    });
                 });
+            });
             self.image_view_ui(ui);
         });
     }
@@ -333,10 +385,21 @@ impl EvalPanel {
 
     fn browser_list_ui(&mut self, ui: &mut egui::Ui) {
         let Some(outcome) = &self.outcome else { return };
-        ui.heading("Errors");
+        ui.horizontal(|ui| {
+            ui.heading("Errors");
+            if self.rows_pending() {
+                ui.spinner().on_hover_text("Updating the list for the new threshold, setting or sort");
+            }
+        });
         let settings = outcome.report.settings.iter().map(|s| (s.name.clone(), s.name.clone()));
         choice_ui(ui, egui::ComboBox::from_label("Setting"), &mut self.setting, settings);
-        ui.add(egui::Slider::new(&mut self.threshold, 0.0..=1.0).text("score threshold"));
+        ui.add(egui::Slider::new(&mut self.threshold, 0.0..=1.0).text("score threshold"))
+            .on_hover_text("The normalised score from which predictions count in the list and the images");
+        if let Some(point) = self.current_point() {
+            ui.label(current_point_text(&point)).on_hover_text(
+                "Precision, recall and F1 of the setting's curve at this threshold (the cross on the curve)",
+            );
+        }
         ui.horizontal(|ui| {
             ui.label("Sort by");
             ui.selectable_value(&mut self.sort, SortBy::Missed, "missed faces");

@@ -8,8 +8,8 @@ use clap::Args;
 use facestudio::dataset::SplitKind;
 use facestudio::detect::{EvalImage, Outcome, detect_images, detect_images_tta};
 use facestudio::eval::{
-    BucketResult, EvalOptions, EvalReport, FAILURE_ERROR, GroundTruth, LandmarkAccuracy, OperatingPoint, Predictions,
-    breakdown, evaluate, landmark_accuracy, operating_points, write_curves_csv, write_curves_png,
+    EvalDetails, EvalOptions, EvalReport, Evaluator, FAILURE_ERROR, FaceDifference, GroundTruth, Predictions, evaluate,
+    face_differences, write_compare_png, write_curves_csv, write_curves_png,
 };
 use facestudio::model::{DeviceChoice, PRESETS};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -20,13 +20,15 @@ pub struct EvalArgs {
     /// (easy/medium/hard AP), or a dataset folder (one setting, "all": every face not marked invalid).
     #[arg(long)]
     gt: PathBuf,
-    /// Predictions in the WIDER submission format: <pred>/<event>/<image>.txt.
-    #[arg(long, required_unless_present = "weights", conflicts_with = "weights")]
-    pred: Option<PathBuf>,
+    /// Predictions in the WIDER submission format: <pred>/<event>/<image>.txt. Give several
+    /// (and/or several --weights) to compare models: a table of AP with the difference to the
+    /// first, and the faces each finds that the first misses.
+    #[arg(long, required_unless_present = "weights")]
+    pred: Vec<PathBuf>,
     /// Run this model over the ground truth's images first (evaluation settings: confidence > 0.02,
-    /// top 5000, NMS 0.4, keep 750, original size).
+    /// top 5000, NMS 0.4, keep 750, original size); repeat to compare models (after any --pred).
     #[arg(long)]
-    weights: Option<PathBuf>,
+    weights: Vec<PathBuf>,
     /// The preset of a PyTorch checkpoint given as --weights.
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PRESETS))]
     preset: Option<String>,
@@ -49,10 +51,14 @@ pub struct EvalArgs {
     /// "landmarks" where the ground truth and the predictions have them}; see the README.
     #[arg(long)]
     json: bool,
-    /// Also write the PR curves as CSV (setting,threshold,precision,recall).
+    /// When comparing models: the confidence each is read at for the faces one finds and another
+    /// misses.
+    #[arg(long, default_value_t = 0.5, value_parser = super::unit_interval)]
+    compare_at: f32,
+    /// Also write the PR curves as CSV (setting,threshold,precision,recall; one model only).
     #[arg(long)]
     curves_csv: Option<PathBuf>,
-    /// Also draw the PR curves as a PNG.
+    /// Also draw the PR curves as a PNG (every model's, overlaid, when comparing).
     #[arg(long)]
     curves_png: Option<PathBuf>,
     #[command(flatten)]
@@ -87,32 +93,34 @@ fn detect_ground_truth(
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    if args.tta.tta && args.pred.is_some() {
+    if args.tta.tta && !args.pred.is_empty() {
         anyhow::bail!("--tta runs a model over the images: use it with --weights, not --pred");
     }
     let (gt, dataset_images) = GroundTruth::open(&args.gt, args.split)?;
-    let predictions = match (&args.pred, &args.weights, &args.images) {
-        (Some(pred), _, _) => {
-            Predictions::read_dir(pred).with_context(|| format!("cannot read predictions from {}", pred.display()))?
-        }
-        (None, Some(weights), Some(images)) => detect_ground_truth(&gt, &args, weights, images)?,
-        (None, Some(weights), None) => match &dataset_images {
-            Some(images) => detect_ground_truth(&gt, &args, weights, images)?,
-            None => anyhow::bail!("the official ground truth names no image folder: give --images DIR"),
-        },
-        _ => anyhow::bail!("give --pred DIR, or --weights MODEL (with --images DIR for the official ground truth)"),
+    let mut models: Vec<(String, Predictions)> = Vec::new();
+    for pred in &args.pred {
+        let predictions =
+            Predictions::read_dir(pred).with_context(|| format!("cannot read predictions from {}", pred.display()))?;
+        models.push((pred.display().to_string(), predictions));
+    }
+    for weights in &args.weights {
+        let images = match (&args.images, &dataset_images) {
+            (Some(images), _) | (None, Some(images)) => images,
+            (None, None) => anyhow::bail!("the official ground truth names no image folder: give --images DIR"),
+        };
+        models.push((weights.display().to_string(), detect_ground_truth(&gt, &args, weights, images)?));
+    }
+    if models.len() > 1 {
+        return compare(&gt, &models, &args);
+    }
+    let Some((_, predictions)) = models.pop() else {
+        anyhow::bail!("give --pred DIR, or --weights MODEL (with --images DIR for the official ground truth)")
     };
     let report = evaluate(&gt, &predictions, &EvalOptions::OFFICIAL);
     let details = Details {
-        operating_points: report
-            .settings
-            .iter()
-            .map(|s| (s.name.clone(), operating_points(&s.curve, report.score_normalisation)))
-            .collect(),
-        buckets: breakdown(&gt, &predictions, &EvalOptions::OFFICIAL),
-        landmarks: landmark_accuracy(&gt, &predictions),
+        computed: EvalDetails::compute(&gt, &predictions, &report),
         single_setting: report.settings.len() == 1,
-        tta: args.tta.tta && args.pred.is_none(),
+        tta: args.tta.tta && args.pred.is_empty(),
     };
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
@@ -131,11 +139,83 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What the evaluation adds to the APs: operating points, AP by size and attribute, landmarks.
+/// Several models on one ground truth: AP per setting with the difference to the first, and per
+/// model the kept faces it recalls that the first misses and the other way round (each read at
+/// `--compare-at`); `--curves-png` overlays every model's curves.
+fn compare(gt: &GroundTruth, models: &[(String, Predictions)], args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.curves_csv.is_some() {
+        anyhow::bail!("--curves-csv writes one model's curves: compare models with --curves-png or --json");
+    }
+    let evaluators: Vec<Evaluator> =
+        models.iter().map(|(_, p)| Evaluator::new(gt, p, &EvalOptions::OFFICIAL)).collect();
+    let reports: Vec<EvalReport> = evaluators.iter().map(Evaluator::report).collect();
+    for ((name, _), report) in models.iter().zip(&reports) {
+        for warning in &report.warnings {
+            eprintln!("warning: {name}: {warning}");
+        }
+    }
+    let differences: Vec<Vec<FaceDifference>> =
+        evaluators.iter().map(|e| face_differences(&evaluators[0], e, f64::from(args.compare_at))).collect();
+    if let Some(path) = &args.curves_png {
+        let named: Vec<(&str, &EvalReport)> = models.iter().map(|(n, _)| n.as_str()).zip(&reports).collect();
+        write_compare_png(&named, path)?;
+    }
+    let first = &reports[0];
+    if args.json {
+        let entries: Vec<serde_json::Value> = models
+            .iter()
+            .zip(&reports)
+            .zip(&differences)
+            .map(|(((name, _), report), diffs)| {
+                let mut entry = serde_json::Map::new();
+                entry.insert("model".into(), name.clone().into());
+                let (mut diff, mut found, mut missed) =
+                    (serde_json::Map::new(), serde_json::Map::new(), serde_json::Map::new());
+                for (setting, base) in report.settings.iter().zip(&first.settings) {
+                    entry.insert(setting.name.clone(), setting.ap.into());
+                    diff.insert(setting.name.clone(), (setting.ap - base.ap).into());
+                }
+                for d in diffs {
+                    found.insert(d.setting.clone(), d.only_second.len().into());
+                    missed.insert(d.setting.clone(), d.only_first.len().into());
+                }
+                entry.insert("diff".into(), diff.into());
+                entry.insert("found_not_by_first".into(), found.into());
+                entry.insert("missed_found_by_first".into(), missed.into());
+                serde_json::Value::Object(entry)
+            })
+            .collect();
+        let json = serde_json::json!({ "models": entries, "images": first.images, "compare_at": args.compare_at });
+        println!("{}", serde_json::to_string(&json)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = models.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(5).max(5);
+    print!("{:<width$}", "model");
+    for setting in &first.settings {
+        print!(" {:>18}", setting.name);
+    }
+    println!();
+    for ((name, _), report) in models.iter().zip(&reports) {
+        print!("{name:<width$}");
+        for (setting, base) in report.settings.iter().zip(&first.settings) {
+            print!(" {:>8.4} ({:>+7.4})", setting.ap, setting.ap - base.ap);
+        }
+        println!();
+    }
+    println!();
+    println!("kept faces recalled at confidence {} by one model and not the first:", args.compare_at);
+    for ((name, _), diffs) in models.iter().zip(&differences).skip(1) {
+        let parts: Vec<String> =
+            diffs.iter().map(|d| format!("{} +{} / -{}", d.setting, d.only_second.len(), d.only_first.len())).collect();
+        println!("{name:<width$} {}", parts.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the evaluation adds to the APs (operating points, AP by size and attribute,
+/// landmarks), and how to print it.
 struct Details {
-    operating_points: Vec<(String, Vec<OperatingPoint>)>,
-    buckets: Vec<BucketResult>,
-    landmarks: Option<LandmarkAccuracy>,
+    computed: EvalDetails,
     /// A dataset folder's one setting: its buckets are not nested under the setting's name.
     single_setting: bool,
     /// The predictions came from a model with test-time augmentation.
@@ -145,7 +225,7 @@ struct Details {
 impl Details {
     /// `{bucket: AP}` of one group of one setting (`null` for a bucket without faces).
     fn group_json(&self, setting: &str, group: &str) -> serde_json::Value {
-        let buckets = self.buckets.iter().filter(|b| b.setting == setting && b.group == group);
+        let buckets = self.computed.buckets.iter().filter(|b| b.setting == setting && b.group == group);
         let aps = buckets.map(|b| (b.bucket.clone(), if b.faces > 0 { b.ap.into() } else { serde_json::Value::Null }));
         serde_json::Value::Object(aps.collect())
     }
@@ -155,7 +235,7 @@ impl Details {
     fn by_json(&self, settings: &[String]) -> (serde_json::Value, serde_json::Value) {
         let attributes = |setting: &str| -> serde_json::Value {
             let mut groups: Vec<&str> = Vec::new();
-            for b in self.buckets.iter().filter(|b| b.setting == setting && b.group != "size") {
+            for b in self.computed.buckets.iter().filter(|b| b.setting == setting && b.group != "size") {
                 if !groups.contains(&b.group.as_str()) {
                     groups.push(&b.group);
                 }
@@ -184,13 +264,13 @@ fn summary_json(report: &EvalReport, details: &Details) -> anyhow::Result<serde_
     object.insert("images".into(), report.images.into());
     object.insert("missing_prediction_files".into(), report.missing_prediction_files.len().into());
     object.insert("tta".into(), details.tta.into());
-    let points = details.operating_points.iter().map(|(s, p)| Ok((s.clone(), serde_json::to_value(p)?)));
+    let points = details.computed.operating_points.iter().map(|(s, p)| Ok((s.clone(), serde_json::to_value(p)?)));
     object.insert("operating_points".into(), serde_json::Value::Object(points.collect::<anyhow::Result<_>>()?));
     let settings: Vec<String> = report.settings.iter().map(|s| s.name.clone()).collect();
     let (by_size, by_attribute) = details.by_json(&settings);
     object.insert("by_size".into(), by_size);
     object.insert("by_attribute".into(), by_attribute);
-    if let Some(landmarks) = &details.landmarks {
+    if let Some(landmarks) = &details.computed.landmarks {
         object.insert(
             "landmarks".into(),
             serde_json::json!({
@@ -218,7 +298,7 @@ fn print_table(report: &EvalReport, details: &Details) {
     );
     println!();
     println!("{:<10} {:>10} {:>10} {:>8} {:>8}", "setting", "confidence", "precision", "recall", "F1");
-    for (setting, points) in &details.operating_points {
+    for (setting, points) in &details.computed.operating_points {
         for p in points {
             let best = if p.best_f1 { "  (best F1)" } else { "" };
             println!("{setting:<10} {:>10.4} {:>10.4} {:>8.4} {:>8.4}{best}", p.threshold, p.precision, p.recall, p.f1);
@@ -226,10 +306,10 @@ fn print_table(report: &EvalReport, details: &Details) {
     }
     println!();
     println!("{:<10} {:<13} {:<12} {:>8} {:>7}", "setting", "by", "bucket", "AP", "faces");
-    for b in &details.buckets {
+    for b in &details.computed.buckets {
         println!("{:<10} {:<13} {:<12} {:>8.4} {:>7}", b.setting, b.group, b.bucket, b.ap, b.faces);
     }
-    if let Some(l) = &details.landmarks {
+    if let Some(l) = &details.computed.landmarks {
         println!();
         let points: Vec<String> = l.per_point.iter().map(|e| format!("{e:.4}")).collect();
         println!(

@@ -26,8 +26,10 @@
 //! recall are swept over 1000 score thresholds and the AP is the VOC area under the curve.
 
 mod breakdown;
+mod compare;
 mod csv;
 mod curves;
+mod details;
 mod error;
 mod evaluator;
 mod from_dataset;
@@ -44,17 +46,19 @@ mod protocol;
 mod report;
 
 pub use breakdown::{BucketResult, SIZE_BUCKETS, breakdown};
+pub use compare::{FaceDifference, FaceRef, face_differences};
 pub use csv::write_curves_csv;
 pub use curves::{PrPoint, voc_ap};
+pub use details::EvalDetails;
 pub use error::{CsvError, GroundTruthError, LookupError, PlotError, PredictionError};
 pub use evaluator::{Evaluator, evaluate};
 pub use from_dataset::ALL_FACES;
 pub use ground_truth::{FaceBox, FaceDetails, GroundTruth, GtImage, KeepList, Setting, SettingSpec};
 pub use image_matches::{DetectionMatch, FaceVerdict, ImageMatches, Verdict};
 pub use landmarks::{FAILURE_ERROR, LandmarkAccuracy, landmark_accuracy};
-pub use operating::{OPERATING_THRESHOLDS, OperatingPoint, operating_points};
+pub use operating::{OPERATING_THRESHOLDS, OperatingPoint, curve_point, operating_points, raw_score};
 pub use options::EvalOptions;
-pub use plot::{write_curves_png, write_series_png};
+pub use plot::{write_compare_png, write_curves_png, write_series_png};
 pub use predictions::{PredictedBox, Predictions};
 pub use report::{EvalReport, EvalWarning, ImageKey, ScoreNormalisation, SettingResult};
 

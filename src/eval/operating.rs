@@ -25,10 +25,28 @@ fn f1(precision: f64, recall: f64) -> f64 {
     if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 }
 }
 
-fn raw(normalisation: ScoreNormalisation, normalised: f64) -> f64 {
+/// The raw score whose normalised score is `normalised`.
+pub fn raw_score(normalisation: ScoreNormalisation, normalised: f64) -> f64 {
     match normalisation {
         ScoreNormalisation::MinMax { min, max } => min + normalised * (max - min),
         ScoreNormalisation::Unchanged => normalised,
+    }
+}
+
+/// The curve's point at the normalised score `normalised`, read as
+/// [`operating_points`] reads its confidences: the point of the
+/// smallest swept threshold at or above it; nothing recalled when every swept threshold is
+/// below it. Its `threshold` is the raw confidence of `normalised`.
+pub fn curve_point(curve: &[PrPoint], normalisation: ScoreNormalisation, normalised: f64) -> OperatingPoint {
+    // The curve's thresholds descend: the last one still at or above `normalised`.
+    let (precision, recall) =
+        curve.iter().take_while(|p| p.threshold >= normalised).last().map_or((0.0, 0.0), |p| (p.precision, p.recall));
+    OperatingPoint {
+        threshold: raw_score(normalisation, normalised),
+        precision,
+        recall,
+        f1: f1(precision, recall),
+        best_f1: false,
     }
 }
 
@@ -42,19 +60,15 @@ fn point(p: &PrPoint, threshold: f64, best_f1: bool) -> OperatingPoint {
 pub fn operating_points(curve: &[PrPoint], normalisation: ScoreNormalisation) -> Vec<OperatingPoint> {
     let mut points: Vec<OperatingPoint> = OPERATING_THRESHOLDS
         .iter()
-        .map(|&threshold| {
-            let normalised = normalisation.apply(threshold);
-            // The curve's thresholds descend: the last one still at or above the confidence.
-            match curve.iter().take_while(|p| p.threshold >= normalised).last() {
-                Some(p) => point(p, threshold, false),
-                None => OperatingPoint { threshold, precision: 0.0, recall: 0.0, f1: 0.0, best_f1: false },
-            }
+        .map(|&threshold| OperatingPoint {
+            threshold,
+            ..curve_point(curve, normalisation, normalisation.apply(threshold))
         })
         .collect();
     let best = curve
         .iter()
         .max_by(|a, b| f1(a.precision, a.recall).total_cmp(&f1(b.precision, b.recall)))
-        .map(|p| point(p, raw(normalisation, p.threshold), true));
+        .map(|p| point(p, raw_score(normalisation, p.threshold), true));
     points.extend(best);
     points
 }
@@ -87,5 +101,16 @@ mod tests {
         assert!((best.f1 - 0.8).abs() < 1e-12);
         let nothing = operating_points(&curve[..1], ScoreNormalisation::MinMax { min: 0.0, max: 0.1 });
         assert_eq!(nothing[4].recall, 0.0, "0.9 is above every prediction");
+    }
+
+    #[test]
+    fn the_point_at_a_normalised_score_is_the_operating_points_reading() {
+        let curve = [p(0.9, 1.0, 0.1), p(0.6, 0.9, 0.5), p(0.3, 0.8, 0.8), p(0.0, 0.4, 0.9)];
+        let normalisation = ScoreNormalisation::MinMax { min: 0.0, max: 2.0 };
+        let point = curve_point(&curve, normalisation, 0.25);
+        assert_eq!((point.threshold, point.precision, point.recall), (0.5, 0.8, 0.8), "raw 0.5, the 0.3 point");
+        assert_eq!(curve_point(&curve, normalisation, 0.6).recall, 0.5, "on a swept threshold: its point");
+        let nothing = curve_point(&curve, normalisation, 0.95);
+        assert_eq!((nothing.precision, nothing.recall, nothing.f1), (0.0, 0.0, 0.0));
     }
 }

@@ -31,14 +31,26 @@ fn register_font() {
 /// Draws precision over recall for every setting, with the AP in the legend, and writes it
 /// atomically to `path` as PNG.
 pub fn write_curves_png(report: &EvalReport, path: impl AsRef<Path>) -> Result<(), PlotError> {
-    let series: Vec<(String, Vec<(f64, f64)>)> = report
-        .settings
-        .iter()
-        .map(|setting| {
-            let points = setting.curve.iter().filter(|p| p.proposals > 0).map(|p| (p.recall, p.precision)).collect();
-            (format!("{}  AP {:.4}", setting.name, setting.ap), points)
-        })
-        .collect();
+    write_pr_png(path.as_ref(), pr_series("", report).collect())
+}
+
+/// Draws several models' curves overlaid (one line per model and setting, the AP in the legend)
+/// and writes the PNG atomically to `path`.
+pub fn write_compare_png(models: &[(&str, &EvalReport)], path: impl AsRef<Path>) -> Result<(), PlotError> {
+    let series = models.iter().flat_map(|(name, report)| pr_series(name, report)).collect();
+    write_pr_png(path.as_ref(), series)
+}
+
+/// One `(recall, precision)` line per setting of `report`, named `"<prefix> <setting>  AP …"`.
+fn pr_series<'a>(prefix: &'a str, report: &'a EvalReport) -> impl Iterator<Item = (String, Vec<(f64, f64)>)> + 'a {
+    report.settings.iter().map(move |setting| {
+        let points = setting.curve.iter().filter(|p| p.proposals > 0).map(|p| (p.recall, p.precision)).collect();
+        let name = if prefix.is_empty() { setting.name.clone() } else { format!("{prefix} {}", setting.name) };
+        (format!("{name}  AP {:.4}", setting.ap), points)
+    })
+}
+
+fn write_pr_png(path: &Path, series: Vec<(String, Vec<(f64, f64)>)>) -> Result<(), PlotError> {
     let chart = LineChart {
         caption: "WIDER FACE precision / recall",
         x_desc: "recall",
@@ -46,7 +58,7 @@ pub fn write_curves_png(report: &EvalReport, path: impl AsRef<Path>) -> Result<(
         x_range: 0.0..1.0,
         legend: SeriesLabelPosition::LowerLeft,
     };
-    write_lines_png(path.as_ref(), &chart, &series)
+    write_lines_png(path, &chart, &series)
 }
 
 /// Draws named series of `(x, y)` points (y in 0..1, e.g. AP over epochs) and writes the PNG
