@@ -9,10 +9,10 @@ use egui::accesskit::Role;
 use egui::{Event, Key, Modifiers, PointerButton, Pos2, Vec2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use facestudio::app::{Settings, Source, Studio, Tab, TrainForm};
+use facestudio::app::{ErrorsMode, Settings, Source, Studio, TTA_LABEL, Tab, TrainForm};
 use facestudio::dataset::synth::{SynthConfig, generate};
-use facestudio::dataset::{Dataset, Face, SplitKind};
-use facestudio::eval::{OPERATING_THRESHOLDS, ScoreNormalisation};
+use facestudio::dataset::{Dataset, Face, Split, SplitKind};
+use facestudio::eval::{GroundTruth, OPERATING_THRESHOLDS, ScoreNormalisation};
 use facestudio::model::DeviceChoice;
 use facestudio::train::TrainConfig;
 
@@ -563,6 +563,134 @@ fn evaluate_shows_operating_points_and_the_slider_moves_the_current_point() {
     assert!(rows.iter().all(|r| r.matches.score_threshold == threshold));
     assert!(found(harness.state()) < found_before, "fewer faces found from a higher threshold");
     assert!(!harness.state().evaluate.rows_pending());
+}
+
+/// A prediction folder with every face of `val` at its exact box (score 0.9), except image
+/// `drop`, whose file lists no face.
+fn exact_predictions(val: &Split, drop: Option<usize>) -> tempfile::TempDir {
+    let pred = tempfile::tempdir().unwrap();
+    for (i, image) in val.images.iter().enumerate() {
+        let folder = pred.path().join(image.event());
+        std::fs::create_dir_all(&folder).unwrap();
+        let faces: Vec<&Face> = if drop == Some(i) { Vec::new() } else { image.faces.iter().collect() };
+        let mut text = format!("{}\n{}\n", image.stem(), faces.len());
+        for f in faces {
+            let [x, y, w, h] = f.bbox.to_xywh();
+            text.push_str(&format!("{x} {y} {w} {h} 0.9\n"));
+        }
+        std::fs::write(folder.join(format!("{}.txt", image.stem())), text).unwrap();
+    }
+    pred
+}
+
+/// Picks `choice` in the error browser's "Errors" combo.
+fn pick_errors_mode(harness: &mut Harness<'_, Studio>, choice: &str) {
+    harness.get_by_role_and_label(Role::ComboBox, "Errors").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label(choice).click();
+    harness.step();
+    harness.step();
+}
+
+/// Folder A (exact boxes) is evaluated and kept, folder B (one image's faces dropped) evaluated
+/// after it; ticking A compares them: the table has B (the current evaluation) first with
+/// "(+0.0000)" and A with its AP's difference to B's (positive: A finds more), and the "Errors"
+/// combo lists exactly the dropped faces as found by A and missed by B once the comparison
+/// arrives from its worker thread; picking one opens its image.
+#[test]
+fn keep_an_evaluation_and_compare_the_next_one_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), 8);
+    let (dataset, _) = Dataset::open(dir.path()).unwrap();
+    let val = dataset.split(SplitKind::Val).unwrap();
+    let kept_faces = |i: usize| val.images[i].faces.iter().filter(|f| !f.is_invalid()).count();
+    let dropped = (0..val.images.len()).max_by_key(|&i| kept_faces(i)).unwrap();
+    let expected = kept_faces(dropped);
+    assert!(expected >= 1, "an image with faces to drop");
+    let (pred_a, pred_b) = (exact_predictions(val, None), exact_predictions(val, Some(dropped)));
+    let (name_a, name_b) = (pred_a.path().display().to_string(), pred_b.path().display().to_string());
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = evaluate_in_the_panel(dir.path(), pred_a.path(), recovery.path());
+    let ap_a = harness.state().evaluate.outcome.as_ref().unwrap().report.settings[0].ap;
+    harness.get_by_label("Keep for comparison").click();
+    harness.step();
+    harness.step();
+    {
+        let kept = &harness.state().evaluate.kept;
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].name, name_a);
+        assert!(!kept[0].ticked, "kept unticked");
+    }
+
+    harness.state_mut().evaluate.pred_dir = name_b.clone();
+    harness.step();
+    harness.get_by_label("Run evaluation").click();
+    step_until(&mut harness, "the second evaluation", 60, |s| {
+        s.evaluate.outcome.as_ref().is_some_and(|o| o.source == name_b)
+    });
+    let ap_b = harness.state().evaluate.outcome.as_ref().unwrap().report.settings[0].ap;
+    assert!(ap_b < ap_a, "B misses faces: {ap_b} vs {ap_a}");
+    assert!(harness.query_by_role_and_label(Role::ComboBox, "Errors").is_none(), "nothing ticked yet");
+
+    harness.get_by_role_and_label(Role::CheckBox, &name_a).click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().evaluate.kept[0].ticked);
+    assert_eq!(harness.state().evaluate.compared().len(), 1, "one ground truth: A can be compared");
+    harness.get_by_label("all AP");
+    harness.get_by_label(&format!("{ap_b:.4} (+0.0000)"));
+    let difference = ap_a - ap_b;
+    harness.get_by_label(&format!("{ap_a:.4} (+{difference:.4})"));
+
+    let id_a = harness.state().evaluate.kept[0].id;
+    pick_errors_mode(&mut harness, &format!("Found by {name_a}, missed by {name_b}"));
+    assert_eq!(harness.state().evaluate.errors_mode, ErrorsMode::FoundByRun(id_a));
+    step_until(&mut harness, "the comparison", 30, |s| s.evaluate.differences_are_current());
+    let gt = GroundTruth::open(dir.path(), SplitKind::Val).unwrap().0;
+    let (event, stem) = (val.images[dropped].event(), val.images[dropped].stem());
+    let image = gt.find_image(event, stem).unwrap();
+    let entries = harness.state().evaluate.difference_entries().unwrap().to_vec();
+    assert_eq!(entries.len(), expected, "exactly the dropped faces: {entries:?}");
+    assert!(entries.iter().all(|e| e.image == image), "{entries:?}");
+    harness.get_by_label_contains(&format!("{expected} faces found by {name_a} and missed by {name_b}"));
+    harness.get_by_label(&format!("{event}/{stem}: face {}", entries[0].face + 1)).click();
+    step_until(&mut harness, "the picked face's image", 30, |s| s.evaluate.shown_image() == Some(image));
+    assert_eq!(harness.state().evaluate.diff_selected, Some(entries[0]));
+
+    // The other direction: B finds nothing A misses (the same comparison, no new computation).
+    pick_errors_mode(&mut harness, &format!("Found by {name_b}, missed by {name_a}"));
+    assert_eq!(harness.state().evaluate.errors_mode, ErrorsMode::FoundByCurrent(id_a));
+    step_until(&mut harness, "the comparison", 30, |s| s.evaluate.differences_are_current());
+    assert_eq!(harness.state().evaluate.difference_entries().map(|e| e.len()), Some(0));
+    assert_eq!(harness.state().evaluate.diff_selected, None, "a new mode picks nothing");
+
+    // Unticked, the comparison goes and the browser lists every image again.
+    harness.get_by_role_and_label(Role::CheckBox, &name_a).click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().evaluate.errors_mode, ErrorsMode::All);
+    assert!(harness.query_by_label(&format!("{ap_b:.4} (+0.0000)")).is_none());
+}
+
+/// With a model as the source, the form offers test-time augmentation (off by default); a
+/// prediction folder has no model to run, so no checkbox.
+#[test]
+fn the_tta_checkbox_is_offered_when_a_model_runs() {
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), Vec::new(), recovery.path());
+    harness.get_by_label("Evaluate").click();
+    harness.step();
+    assert_eq!(harness.state().evaluate.source, Source::Model);
+    assert!(!harness.state().evaluate.tta, "off by default");
+    harness.get_by_role_and_label(Role::CheckBox, TTA_LABEL).click();
+    harness.step();
+    assert!(harness.state().evaluate.tta);
+    harness.get_by_label("Prediction folder").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().evaluate.source, Source::Predictions);
+    assert!(harness.query_by_role_and_label(Role::CheckBox, TTA_LABEL).is_none());
 }
 
 #[test]

@@ -4,8 +4,9 @@
 //! with the evaluation, in its background job; drawing it reads it only.
 
 use egui::{Align2, Color32, RichText};
-use egui_plot::{Corner, Legend, Line, MarkerShape, Plot, PlotPoint, Points, Text};
+use egui_plot::{Corner, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoint, Points, Text};
 
+use super::eval_compare::run_color;
 use crate::eval::{EvalDetails, EvalReport, FAILURE_ERROR, LandmarkAccuracy, OperatingPoint};
 
 /// The line under the score-threshold slider.
@@ -33,13 +34,16 @@ fn setting_color(index: usize) -> Color32 {
 /// The PR curves as lines (never aggregated into bands: a curve's points are dense in recall),
 /// each setting's operating points on its curve (the best-F1 point a larger diamond), those of
 /// `selected` labelled with their confidence, and `current` (the score threshold's point on the
-/// `selected` curve) as a cross.
+/// `selected` curve) as a cross. `compared` (`(name, report)` of the runs compared with this one,
+/// in the order of `eval_compare::compared_runs`) adds each one's `selected` curve, dashed, in its
+/// run colour, named in the legend.
 pub fn pr_curves_ui(
     ui: &mut egui::Ui,
     report: &EvalReport,
     details: &EvalDetails,
     selected: &str,
     current: Option<OperatingPoint>,
+    compared: &[(&str, &EvalReport)],
     size: egui::Vec2,
 ) {
     let current_color = ui.visuals().strong_text_color();
@@ -101,6 +105,16 @@ pub fn pr_curves_ui(
                             .radius(8.0),
                     );
                 }
+            }
+            for (k, &(name, other)) in compared.iter().enumerate() {
+                let Some(s) = other.setting(selected) else { continue };
+                let curve: Vec<[f64; 2]> = s.curve.iter().map(|p| [p.recall, p.precision]).collect();
+                let line = Line::new(format!("{name}: {} (AP {:.3})", s.name, s.ap), curve)
+                    .id(("compared-curve", k))
+                    .color(run_color(k))
+                    .style(LineStyle::dashed_loose())
+                    .allow_band(false);
+                plot.line(line);
             }
         });
 }

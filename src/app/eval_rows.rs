@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, unbounded};
+use super::latest_worker::{LatestJob, LatestWorker};
 
 use crate::eval::{EvalOptions, Evaluator, GroundTruth, ImageMatches, Predictions};
 
@@ -86,10 +86,11 @@ pub fn error_rows(
     Some(rows)
 }
 
-struct Request {
-    key: RowsKey,
-    gt: Arc<GroundTruth>,
-    predictions: Arc<Predictions>,
+/// An error list to compute: for `key`, over `gt` and `predictions`.
+pub struct RowsRequest {
+    pub key: RowsKey,
+    pub gt: Arc<GroundTruth>,
+    pub predictions: Arc<Predictions>,
 }
 
 /// A finished list.
@@ -98,76 +99,26 @@ pub struct RowsResult {
     pub rows: Vec<ImageRow>,
 }
 
-/// A thread that computes error lists, one at a time, the latest request winning. It ends when
-/// the worker is dropped, once the list it is computing, if any, is done.
-pub struct RowsWorker {
-    requests: Sender<Request>,
-    results: Receiver<RowsResult>,
-    /// The key last asked for, until its list arrives.
-    pending: Option<RowsKey>,
-}
+impl LatestJob for RowsRequest {
+    type Key = RowsKey;
+    type Done = RowsResult;
 
-impl RowsWorker {
-    /// Starts the thread; `ctx` is repainted when a list is ready.
-    pub fn spawn(ctx: &egui::Context) -> RowsWorker {
-        let (requests, inbox) = unbounded::<Request>();
-        let (outbox, results) = unbounded::<RowsResult>();
-        let ctx = ctx.clone();
-        std::thread::spawn(move || {
-            while let Ok(mut request) = inbox.recv() {
-                // Only the newest of the queued requests is worth computing.
-                while let Ok(newer) = inbox.try_recv() {
-                    request = newer;
-                }
-                // A newer request makes this list stale.
-                let stale = || !inbox.is_empty();
-                let Some(rows) = error_rows(&request.gt, &request.predictions, &request.key, stale) else {
-                    continue;
-                };
-                if outbox.send(RowsResult { key: request.key, rows }).is_err() {
-                    break;
-                }
-                ctx.request_repaint();
-            }
-        });
-        RowsWorker { requests, results, pending: None }
+    fn key(&self) -> &RowsKey {
+        &self.key
     }
 
-    /// Asks for the list of `key`; a list asked for before and not yet started is dropped.
-    /// `false` when the thread is gone (it panicked): the caller starts another.
-    pub fn request(&mut self, key: RowsKey, gt: Arc<GroundTruth>, predictions: Arc<Predictions>) -> bool {
-        let sent = self.requests.send(Request { key: key.clone(), gt, predictions }).is_ok();
-        self.pending = sent.then_some(key);
-        sent
+    fn run(self, stale: &dyn Fn() -> bool) -> Option<RowsResult> {
+        let rows = error_rows(&self.gt, &self.predictions, &self.key, stale)?;
+        Some(RowsResult { key: self.key, rows })
     }
 
-    /// The key asked for whose list has not arrived yet.
-    pub fn pending(&self) -> Option<&RowsKey> {
-        self.pending.as_ref()
-    }
-
-    /// The newest list that has arrived since the last call, if any (older ones are dropped).
-    pub fn poll(&mut self) -> Option<RowsResult> {
-        let mut newest = None;
-        loop {
-            match self.results.try_recv() {
-                Ok(result) => newest = Some(result),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        if let Some(result) = &newest
-            && self.pending.as_ref() == Some(&result.key)
-        {
-            self.pending = None;
-        }
-        newest
-    }
-
-    /// Forgets the pending request (a new evaluation replaced the one it was for).
-    pub fn forget_pending(&mut self) {
-        self.pending = None;
+    fn done_key(done: &RowsResult) -> &RowsKey {
+        &done.key
     }
 }
+
+/// The thread that computes error lists, the latest request winning.
+pub type RowsWorker = LatestWorker<RowsRequest>;
 
 #[cfg(test)]
 mod tests {
@@ -217,7 +168,8 @@ mod tests {
         let ctx = egui::Context::default();
         let mut worker = RowsWorker::spawn(&ctx);
         for t in [0.1, 0.2, 0.3, 0.6] {
-            assert!(worker.request(RowsKey::new(1, "all", t, SortBy::Missed), gt.clone(), predictions.clone()));
+            let key = RowsKey::new(1, "all", t, SortBy::Missed);
+            assert!(worker.request(RowsRequest { key, gt: gt.clone(), predictions: predictions.clone() }));
         }
         let latest = RowsKey::new(1, "all", 0.6, SortBy::Missed);
         assert_eq!(worker.pending(), Some(&latest));
