@@ -1,0 +1,88 @@
+//! Where a training step's time goes, on the CPU: forward, anchor assignment, the OHEM loss,
+//! backward and the SGD update, timed apart (burn's flex backend runs eagerly, so each part's
+//! wall time is its own), for Pytorch_Retinaface's MobileNet at 640×640, batch 8, on synthetic
+//! images (a few faces each) — the configuration `../shared/reference/perf/time_train_step.py`
+//! times. `FACESTUDIO_BENCH_PRESET` and `FACESTUDIO_BENCH_BATCH` change it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use facestudio::dataset::augment::AugmentConfig;
+use facestudio::dataset::synth::{SynthConfig, generate};
+use facestudio::dataset::{Dataset, SplitKind};
+use facestudio::model::{RetinaFace, RetinaFaceConfig};
+use facestudio::train::{
+    Batch, EpochLoader, LoaderPlan, LossSetup, OptimizerConfig, TrainImage, anchor_tensor, assign, multibox_loss,
+};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let preset = env_or("FACESTUDIO_BENCH_PRESET", "pytorch-retinaface-mnet");
+    let batch: usize = env_or("FACESTUDIO_BENCH_BATCH", "8").parse().unwrap();
+    let (size, steps) = (640u32, 4usize);
+    let device = Device::flex().autodiff();
+    let data = tempfile::tempdir().unwrap();
+    generate(data.path(), &SynthConfig::new(batch * (steps + 1), 7)).unwrap();
+    let (dataset, _) = Dataset::open(data.path()).unwrap();
+    let images = Arc::new(TrainImage::from_split(dataset.split(SplitKind::Train).unwrap()));
+    let config = RetinaFaceConfig::preset(&preset).unwrap();
+    let setup = LossSetup::default();
+    let mut model = RetinaFace::new(&config, &device);
+    let mut optim = OptimizerConfig::default().build();
+    let anchors = anchor_tensor(&config.anchors, size, size, &device);
+    let plan = LoaderPlan { size, batch, seed: 1, epoch: 1, first: 0, workers: 2, depth: 2 };
+    let loader = EpochLoader::start(images, AugmentConfig::default(), plan);
+    let parts = ["forward", "assignment", "loss (OHEM)", "backward", "SGD update", "whole step"];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); parts.len()];
+    let mut faces = Vec::new();
+    for (step, (_, loaded)) in loader.take(steps + 1).enumerate() {
+        let samples = loaded.expect("synthetic batches load");
+        let batch_tensors = Batch::new(&samples, &config.input, &device);
+        faces.extend(batch_tensors.targets.iter().map(|t| t.len() as f64));
+        let t0 = Instant::now();
+        let output = model.forward(batch_tensors.images.clone());
+        let t1 = Instant::now();
+        let head = &output.stages[0];
+        let assignments: Vec<_> = batch_tensors
+            .targets
+            .iter()
+            .map(|t| assign(&anchors, t, setup.first, config.variance))
+            .collect();
+        // Assignment is built lazily on some backends: read one value so it is done here.
+        let _ = assignments[0].labels.clone().sum().into_scalar::<i64>();
+        let t2 = Instant::now();
+        let (loss, _) =
+            multibox_loss(head.logits.clone(), head.boxes.clone(), head.landmarks.clone(), &assignments, &setup.loss);
+        let value = loss.total.clone().into_scalar::<f32>();
+        let t3 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+        let t4 = Instant::now();
+        model = optim.step(1e-3, model, grads);
+        let t5 = Instant::now();
+        assert!(value.is_finite(), "loss {value}");
+        if step > 0 {
+            for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t0, t5)].into_iter().enumerate() {
+                times[k].push((b - a).as_secs_f64());
+            }
+        }
+    }
+    let whole = median(times[5].clone());
+    let faces = faces.iter().sum::<f64>() / faces.len().max(1) as f64;
+    println!("training step on the CPU: {preset}, {size}×{size}, batch {batch}, {faces:.1} faces an image (median of {steps})");
+    println!("| part | s | share |");
+    println!("|---|---:|---:|");
+    for (part, t) in parts.iter().zip(times) {
+        let m = median(t);
+        println!("| {part} | {m:.3} | {:.0} % |", 100.0 * m / whole);
+    }
+}
