@@ -3,18 +3,22 @@
 //! wall time is its own), for Pytorch_Retinaface's MobileNet at 640×640, batch 8, on synthetic
 //! images (a few faces each) — the configuration `../shared/reference/perf/time_train_step.py`
 //! times. `FACESTUDIO_BENCH_PRESET` and `FACESTUDIO_BENCH_BATCH` change it.
+//! Then crowded images: one `seed-full` step (102,300 anchors at 640²) on a batch holding one
+//! image with 10 faces, then one with 1,000, with the peak memory each adds.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use facestudio::dataset::augment::AugmentConfig;
 use facestudio::dataset::synth::{SynthConfig, generate};
 use facestudio::dataset::{Dataset, SplitKind};
 use facestudio::model::{RetinaFace, RetinaFaceConfig};
 use facestudio::train::{
-    Batch, EpochLoader, LoaderPlan, LossSetup, OptimizerConfig, TrainImage, anchor_tensor, assign, multibox_loss,
+    Batch, EpochLoader, FaceTargets, LoaderPlan, LossSetup, OptimizerConfig, TrainImage, anchor_tensor, assign,
+    multibox_loss,
 };
 
 fn env_or(name: &str, default: &str) -> String {
@@ -53,11 +57,8 @@ fn main() {
         let output = model.forward(batch_tensors.images.clone());
         let t1 = Instant::now();
         let head = &output.stages[0];
-        let assignments: Vec<_> = batch_tensors
-            .targets
-            .iter()
-            .map(|t| assign(&anchors, t, setup.first, config.variance))
-            .collect();
+        let assignments: Vec<_> =
+            batch_tensors.targets.iter().map(|t| assign(&anchors, t, setup.first, config.variance)).collect();
         // Assignment is built lazily on some backends: read one value so it is done here.
         let _ = assignments[0].labels.clone().sum().into_scalar::<i64>();
         let t2 = Instant::now();
@@ -78,11 +79,66 @@ fn main() {
     }
     let whole = median(times[5].clone());
     let faces = faces.iter().sum::<f64>() / faces.len().max(1) as f64;
-    println!("training step on the CPU: {preset}, {size}×{size}, batch {batch}, {faces:.1} faces an image (median of {steps})");
+    println!(
+        "training step on the CPU: {preset}, {size}×{size}, batch {batch}, {faces:.1} faces an image (median of {steps})"
+    );
     println!("| part | s | share |");
     println!("|---|---:|---:|");
     for (part, t) in parts.iter().zip(times) {
         let m = median(t);
         println!("| {part} | {m:.3} | {:.0} % |", 100.0 * m / whole);
+    }
+    crowded();
+}
+
+/// Peak (VmHWM) and current (VmRSS) resident memory in MiB; `reset` starts a new peak (Linux:
+/// the peak becomes the current size).
+fn memory(reset: bool) -> (f64, f64) {
+    if reset {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let read = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (read("VmHWM:"), read("VmRSS:"))
+}
+
+/// One training step of `seed-full` at 640² on one image with 10 and with 1,000 faces.
+fn crowded() {
+    let device = Device::flex().autodiff();
+    let config = RetinaFaceConfig::preset("seed-full").unwrap();
+    let model = RetinaFace::new(&config, &device);
+    let anchors = anchor_tensor(&config.anchors, 640, 640, &device);
+    let setup = LossSetup::default();
+    println!();
+    println!("crowded images: seed-full, 640×640, batch 1, {} anchors", anchors.dims()[0]);
+    println!("| faces | step s | peak RSS MiB during the step |");
+    println!("|---:|---:|---:|");
+    for faces in [10usize, 1000] {
+        // Faces 8–40 px (normalised coordinates), scattered over the image.
+        let corner = Tensor::<2>::random([faces, 2], Distribution::Uniform(0.0, 0.93), &device);
+        let size = Tensor::<2>::random([faces, 1], Distribution::Uniform(8.0 / 640.0, 40.0 / 640.0), &device);
+        let targets = FaceTargets {
+            boxes: Tensor::cat(vec![corner.clone(), corner + size.expand([faces, 2])], 1),
+            landmarks: Tensor::zeros([faces, 10], &device),
+            has_landmarks: Tensor::ones([faces], &device),
+        };
+        let images = Tensor::<4>::random([1, 3, 640, 640], Distribution::Uniform(-1.0, 1.0), &device);
+        memory(true);
+        let start = Instant::now();
+        let output = model.forward(images);
+        let head = &output.stages[0];
+        let assignments = vec![assign(&anchors, &targets, setup.first, config.variance)];
+        let (loss, _) =
+            multibox_loss(head.logits.clone(), head.boxes.clone(), head.landmarks.clone(), &assignments, &setup.loss);
+        let _grads = GradientsParams::from_grads(loss.total.backward(), &model);
+        let seconds = start.elapsed().as_secs_f64();
+        let (peak, _) = memory(false);
+        println!("| {faces} | {seconds:.2} | {peak:.0} |");
     }
 }

@@ -115,12 +115,32 @@ pub fn encode_landmarks(matched: Tensor<2>, anchors: &Tensor<2>, v: Variance) ->
     ((points - a_xy) / (a_wh * v.center)).reshape([p, 10])
 }
 
+/// At most this many face–anchor pairs are held at once (IoU and the forced-positive test): a
+/// crowded WIDER image (1,000 faces) against 102,300 anchors would otherwise need 1.6 GB per
+/// `[faces, anchors, 4]` intermediate. 8 Mi pairs keep each chunk's intermediates near 130 MB.
+const PAIRS_PER_CHUNK: usize = 8 << 20;
+
 /// Assigns the faces of one image to `anchors` (`[P, 4]`, `cx cy w h`).
 pub fn assign(
     anchors: &Tensor<2>,
     targets: &FaceTargets,
     thresholds: MatchThresholds,
     variance: Variance,
+) -> Assignment {
+    let [p, _] = anchors.dims();
+    assign_in_chunks(anchors, targets, thresholds, variance, (PAIRS_PER_CHUNK / p.max(1)).max(1))
+}
+
+/// [`assign`] taking `chunk` faces at a time against all anchors: the best face of each anchor is
+/// reduced over the chunks (an earlier face keeps a tie, as one `max` over all faces does), the
+/// best anchor of each face and the forced positives per chunk (a later face keeps a shared
+/// anchor, as before). The result does not depend on `chunk`.
+fn assign_in_chunks(
+    anchors: &Tensor<2>,
+    targets: &FaceTargets,
+    thresholds: MatchThresholds,
+    variance: Variance,
+    chunk: usize,
 ) -> Assignment {
     let device = anchors.device();
     let [p, _] = anchors.dims();
@@ -135,23 +155,42 @@ pub fn assign(
             face: Tensor::zeros([p], &device),
         };
     }
-    let overlaps = iou_matrix(&targets.boxes, &corners(anchors));
-    // Best anchor of each face (first index among ties, as torch's max).
-    let (best_anchor_overlap, best_anchor) = overlaps.clone().max_dim_with_indices(1);
-    // Best face of each anchor.
-    let (best_face_overlap, best_face) = overlaps.max_dim_with_indices(0);
-    let (best_face_overlap, best_face) = (best_face_overlap.reshape([p]), best_face.reshape([p]));
-
-    // forced[j, a]: anchor a is the best anchor of face j, and face j is valid.
+    let anchor_corners = corners(anchors);
     let anchor_index = Tensor::<1, Int>::arange(0..p as i64, &device).reshape([1, p]);
-    let valid = best_anchor_overlap.greater_equal_elem(thresholds.valid).expand([n, p]);
-    let forced = anchor_index.equal(best_anchor.clone().expand([n, p])).bool_and(valid);
-    // A valid face takes its best anchor; a later face wins a shared one. Unlike the reference,
-    // an invalid face takes nothing: there it re-points its best anchor too, which can hand a
-    // positive anchor the box of a face too small to learn (the reference README's "quirk").
-    // Every value the reference's loss reads is unchanged by this (parity-tested).
-    let face_number = Tensor::<1, Int>::arange(1..n as i64 + 1, &device).reshape([n, 1]);
-    let forced_face = (forced.int() * face_number).max_dim(0).reshape([p]);
+    let mut best: Option<(Tensor<1>, Tensor<1, Int>)> = None;
+    let mut forced_face: Option<Tensor<1, Int>> = None;
+    for first in (0..n).step_by(chunk.max(1)) {
+        let m = chunk.min(n - first);
+        let overlaps = iou_matrix(&targets.boxes.clone().narrow(0, first, m), &anchor_corners);
+        // Best anchor of each face (first index among ties, as torch's max).
+        let (best_anchor_overlap, best_anchor) = overlaps.clone().max_dim_with_indices(1);
+        // Best face of each anchor within the chunk, then over the chunks so far.
+        let (overlap, face) = overlaps.max_dim_with_indices(0);
+        let (overlap, face) = (overlap.reshape([p]), face.reshape([p]) + first as i64);
+        best = Some(match best {
+            None => (overlap, face),
+            Some((so_far, so_far_face)) => {
+                let better = overlap.clone().greater(so_far.clone());
+                (so_far.mask_where(better.clone(), overlap), so_far_face.mask_where(better, face))
+            }
+        });
+        // forced[j, a]: anchor a is the best anchor of face j, and face j is valid. A valid face
+        // takes its best anchor; a later face wins a shared one. Unlike the reference, an invalid
+        // face takes nothing: there it re-points its best anchor too, which can hand a positive
+        // anchor the box of a face too small to learn (the reference README's "quirk"). Every
+        // value the reference's loss reads is unchanged by this (parity-tested).
+        let valid = best_anchor_overlap.greater_equal_elem(thresholds.valid).expand([m, p]);
+        let forced = anchor_index.clone().equal(best_anchor.expand([m, p])).bool_and(valid);
+        let face_number = Tensor::<1, Int>::arange(first as i64 + 1..(first + m) as i64 + 1, &device).reshape([m, 1]);
+        let chunk_forced = (forced.int() * face_number).max_dim(0).reshape([p]);
+        forced_face = Some(match forced_face {
+            None => chunk_forced,
+            Some(so_far) => so_far.max_pair(chunk_forced),
+        });
+    }
+    let (Some((best_face_overlap, best_face)), Some(forced_face)) = (best, forced_face) else {
+        unreachable!("an image with faces has at least one chunk")
+    };
     let is_forced = forced_face.clone().greater_elem(0);
     let best_face_overlap = best_face_overlap.mask_fill(is_forced.clone(), 2.0);
     let best_face = best_face.mask_where(is_forced, forced_face - 1);
@@ -176,6 +215,67 @@ mod tests {
 
     fn bools(t: Tensor<1, Bool>) -> Vec<bool> {
         t.int().try_into_vec_as::<i64>().unwrap().into_iter().map(|v| v != 0).collect()
+    }
+
+    /// Crowded images are assigned a few faces at a time: every chunk size gives the same
+    /// assignment, ties and shared best anchors included.
+    #[test]
+    fn chunked_assignment_equals_the_whole_one() {
+        let device = Device::flex();
+        // 13 faces on a grid of 12×12 anchors, with duplicates (ties) and tiny faces (invalid).
+        let mut boxes = Vec::new();
+        for i in 0..13 {
+            let (x, y) = ((i % 5) as f32 * 13.0, (i / 5) as f32 * 17.0);
+            let size = if i % 4 == 3 { 2.0 } else { 12.0 + i as f32 };
+            boxes.push([x, y, x + size, y + size]);
+        }
+        boxes.push(boxes[2]);
+        let n = boxes.len();
+        let landmarks: Vec<f32> = (0..n * 10).map(|v| v as f32 * 0.7).collect();
+        let targets = FaceTargets {
+            boxes: tensor2(&boxes, &device),
+            landmarks: Tensor::from_data(TensorData::new(landmarks, [n, 10]), &device),
+            has_landmarks: Tensor::from_data(
+                TensorData::new((0..n).map(|i| (i % 2) as f32).collect::<Vec<_>>(), [n]),
+                &device,
+            ),
+        };
+        let anchors: Vec<[f32; 4]> =
+            (0..144).map(|a| [(a % 12) as f32 * 6.0 + 3.0, (a / 12) as f32 * 6.0 + 3.0, 16.0, 16.0]).collect();
+        let anchors = tensor2(&anchors, &device);
+        let read = |a: &Assignment| {
+            (
+                a.labels.clone().try_into_vec_as::<i64>().unwrap(),
+                bools(a.positive.clone()),
+                bools(a.negative_candidate.clone()),
+                a.face.clone().try_into_vec_as::<i64>().unwrap(),
+                a.loc.clone().try_into_vec_as::<f32>().unwrap(),
+            )
+        };
+        let whole = read(&assign_in_chunks(
+            &anchors,
+            &targets,
+            MatchThresholds::PYTORCH_RETINAFACE,
+            Variance::PYTORCH_RETINAFACE,
+            n,
+        ));
+        assert!(whole.1.iter().filter(|p| **p).count() > 5, "positives");
+        for chunk in [1, 2, 5, 13] {
+            let chunked = assign_in_chunks(
+                &anchors,
+                &targets,
+                MatchThresholds::PYTORCH_RETINAFACE,
+                Variance::PYTORCH_RETINAFACE,
+                chunk,
+            );
+            let chunked = read(&chunked);
+            assert_eq!(chunked.0, whole.0, "labels, chunk {chunk}");
+            assert_eq!(chunked.1, whole.1, "positives, chunk {chunk}");
+            assert_eq!(chunked.2, whole.2, "negatives, chunk {chunk}");
+            assert_eq!(chunked.3, whole.3, "faces, chunk {chunk}");
+            let same_loc = chunked.4.iter().zip(&whole.4).all(|(a, b)| a == b || (a.is_nan() && b.is_nan()));
+            assert!(same_loc, "encoded boxes, chunk {chunk}");
+        }
     }
 
     #[test]
