@@ -88,7 +88,30 @@ fn main() {
         let m = median(t);
         println!("| {part} | {m:.3} | {:.0} % |", 100.0 * m / whole);
     }
+    loader_rate(&images_for_loader(), size);
     crowded();
+}
+
+/// A training split of 64 synthetic images for the loader's rate.
+fn images_for_loader() -> (tempfile::TempDir, Arc<Vec<TrainImage>>) {
+    let data = tempfile::tempdir().unwrap();
+    generate(data.path(), &SynthConfig::new(64, 11)).unwrap();
+    let (dataset, _) = Dataset::open(data.path()).unwrap();
+    let images = Arc::new(TrainImage::from_split(dataset.split(SplitKind::Train).unwrap()));
+    (data, images)
+}
+
+/// Images/s the loader decodes and augments at `size` with the default workers, beside the step.
+fn loader_rate((_data, images): &(tempfile::TempDir, Arc<Vec<TrainImage>>), size: u32) {
+    let workers = facestudio::train::default_workers();
+    let batch = 8;
+    let plan = LoaderPlan { size, batch, seed: 2, epoch: 1, first: 0, workers, depth: 2 };
+    let loader = EpochLoader::start(images.clone(), AugmentConfig::default(), plan);
+    let start = Instant::now();
+    let loaded: usize = loader.map(|(_, b)| b.map_or(0, |s| s.len())).sum();
+    let rate = loaded as f64 / start.elapsed().as_secs_f64();
+    println!();
+    println!("loader: {loaded} images at {size}×{size}, {workers} worker(s): {rate:.1} images/s");
 }
 
 /// Peak (VmHWM) and current (VmRSS) resident memory in MiB; `reset` starts a new peak (Linux:

@@ -51,10 +51,16 @@ pub struct TrainConfig {
     pub val_every: u32,
     /// Fixes the initial weights, the data order and the augmentation.
     pub seed: u64,
-    /// Threads decoding and augmenting batches ahead of the training step.
+    /// Threads decoding and augmenting batches ahead of the training step (default: the
+    /// machine's cores but one, at least one; the batches do not depend on it).
     pub workers: usize,
     pub optimizer: OptimizerConfig,
     pub augment: AugmentConfig,
+}
+
+/// The machine's cores but one (the training step's), at least one.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1)).max(1)
 }
 
 impl Default for TrainConfig {
@@ -77,7 +83,7 @@ impl Default for TrainConfig {
             variance: None,
             val_every: 1,
             seed: 0,
-            workers: 2,
+            workers: default_workers(),
             optimizer: OptimizerConfig::default(),
             augment: AugmentConfig::default(),
         }

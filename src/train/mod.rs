@@ -18,7 +18,7 @@ mod variant;
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
 };
-pub use config::{MIN_IMAGE_SIZE, OptimizerConfig, TrainConfig};
+pub use config::{MIN_IMAGE_SIZE, OptimizerConfig, TrainConfig, default_workers};
 pub use error::{MAX_BAD_STEPS, TrainError};
 pub use loader::{EpochLoader, LoaderPlan, TrainImage};
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
