@@ -363,6 +363,8 @@ fn train_a_tiny_model_and_watch_points_arrive_then_pause_and_stop() {
     step_until(&mut harness, "the stop", 60, |s| !s.train.is_running());
     let curves = &harness.state().train.live.as_ref().unwrap().1;
     assert!(curves.finished && curves.status.contains("stopped"), "{}", curves.status);
+    let notices = harness.state().notices.all();
+    assert!(notices.iter().any(|n| n.text.contains("ui-run stopped after")), "a notice says so: {notices:?}");
     assert!(runs.path().join("ui-run/metrics.jsonl").is_file());
 }
 
@@ -451,6 +453,8 @@ fn evaluate_a_prediction_folder_and_browse_the_errors() {
     let mut harness = evaluate_in_the_panel(dir.path(), pred.path(), recovery.path());
     let ap = harness.state().evaluate.outcome.as_ref().unwrap().report.settings[0].ap;
     assert!(ap > 0.5 && ap < 1.0, "{ap}");
+    let done = format!("done: AP all {ap:.4}");
+    assert!(harness.state().notices.all().iter().any(|n| n.text.contains(&done)), "a notice says it is done");
     harness.get_by_label(&format!("{ap:.4}"));
     let rows = &harness.state().evaluate.rows;
     assert_eq!(rows.len(), val.images.len());
@@ -873,4 +877,26 @@ fn walk_the_review_queue_with_the_keyboard_and_fix_a_planted_mistake() {
     harness.state_mut().dataset.undo();
     harness.step();
     assert_eq!(faces_of(harness.state(), split, index)[0].bbox, planted, "one undo step");
+}
+
+/// An error stays until dismissed and can be copied whole (to paste into a bug report).
+#[test]
+fn an_error_notice_copies_its_text() {
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), Vec::new(), recovery.path());
+    harness.state().notices.error("cannot read /tmp/x.jpg: broken JPEG at byte 42");
+    // The status bar grows to hold the notice: let its layout settle before clicking.
+    for _ in 0..3 {
+        harness.step();
+    }
+    harness.get_by_label("Copy").click();
+    // The click is a press and a release: look at the output of the next few frames.
+    let copied = (0..4).any(|_| {
+        harness.step();
+        harness.output().platform_output.commands.iter().any(|c| {
+            matches!(c, egui::OutputCommand::CopyText(text) if text == "cannot read /tmp/x.jpg: broken JPEG at byte 42")
+        })
+    });
+    assert!(copied, "no CopyText command");
+    assert_eq!(harness.state().notices.all().len(), 1, "copying does not dismiss");
 }

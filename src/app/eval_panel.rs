@@ -255,6 +255,9 @@ impl EvalPanel {
                     for warning in outcome.report.warnings.iter().take(3) {
                         self.notices.info(format!("Evaluation: {warning}"));
                     }
+                    let aps: Vec<String> =
+                        outcome.report.settings.iter().map(|s| format!("{} {:.4}", s.name, s.ap)).collect();
+                    self.notices.info(format!("Evaluation of {} done: AP {}", outcome.name(), aps.join(", ")));
                     self.generation += 1;
                     self.setting = rows_key.setting.clone();
                     self.outcome = Some(outcome);

@@ -46,7 +46,8 @@ impl Notices {
         self.list.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The notices with a dismiss button each; nothing when there are none.
+    /// The notices with a dismiss button each, errors with a button copying their text (to paste
+    /// into a bug report); nothing when there are none.
     pub fn toasts_ui(&self, ui: &mut egui::Ui) {
         let mut list = self.list.lock().unwrap_or_else(|p| p.into_inner());
         let mut dismissed = None;
@@ -55,6 +56,9 @@ impl Notices {
                 let color = if notice.is_error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
                 if ui.small_button("x").on_hover_text("Dismiss").clicked() {
                     dismissed = Some(i);
+                }
+                if notice.is_error && ui.small_button("Copy").on_hover_text("Copy the message").clicked() {
+                    ui.ctx().copy_text(notice.text.clone());
                 }
                 ui.colored_label(color, &notice.text);
             });

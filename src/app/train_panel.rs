@@ -250,6 +250,11 @@ impl TrainPanel {
                 match &event {
                     TrainEvent::Error { message } => self.notices.error(format!("Training: {message}")),
                     TrainEvent::Warning { message } => self.notices.info(format!("Training: {message}")),
+                    TrainEvent::Finished { step, stopped } => {
+                        let run = self.live.as_ref().map_or_else(String::new, |(dir, _)| format!(" {}", dir.display()));
+                        let how = if *stopped { "stopped" } else { "finished" };
+                        self.notices.info(format!("Training{run} {how} after {step} steps"));
+                    }
                     _ => {}
                 }
                 if let Some((_, curves)) = &mut self.live {
