@@ -718,6 +718,12 @@ fn keys_step_through_images_and_faces_and_open_the_shortcut_list() {
     harness.key_press(Key::ArrowUp);
     harness.step();
     assert_eq!(harness.state().dataset.selected, Some(visible[1]), "ArrowUp: the previous one");
+    harness.key_press(Key::End);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected, visible.last().copied(), "End: the last one");
+    harness.key_press(Key::Home);
+    harness.step();
+    assert_eq!(harness.state().dataset.selected, Some(visible[0]), "Home: the first one");
 
     let split = harness.state().dataset.split;
     let with_faces =
@@ -899,4 +905,29 @@ fn an_error_notice_copies_its_text() {
     });
     assert!(copied, "no CopyText command");
     assert_eq!(harness.state().notices.all().len(), 1, "copying does not dismiss");
+}
+
+/// The Detect panel's photo list moves with Down, Up, Page Down and End, as every list does.
+#[test]
+fn keys_move_through_the_detect_panels_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos: Vec<PathBuf> = (0..14)
+        .map(|i| {
+            let path = dir.path().join(format!("p{i:02}.png"));
+            image::RgbImage::from_pixel(40, 30, image::Rgb([i * 10, 80, 120])).save(&path).unwrap();
+            path
+        })
+        .collect();
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), photos, recovery.path());
+    step_until(&mut harness, "the photos", 60, |s| s.detect.photos.len() == 14);
+    harness.state_mut().detect.selected = Some(0);
+    harness.step();
+    for (key, expected) in
+        [(Key::ArrowDown, 1), (Key::PageDown, 11), (Key::End, 13), (Key::ArrowUp, 12), (Key::Home, 0)]
+    {
+        harness.key_press(key);
+        harness.step();
+        assert_eq!(harness.state().detect.selected, Some(expected), "{key:?}");
+    }
 }

@@ -14,7 +14,7 @@ use super::model_picker::{LoadedModel, ModelChoice, load_detector, model_picker_
 use super::notices::Notices;
 use super::overlay;
 use super::viewer::ImageView;
-use super::widgets::{stage_choice_ui, text_field_ui};
+use super::widgets::{list_keys, list_row_ui, stage_choice_ui, text_field_ui};
 use crate::detect::{
     CandidateLimits, Candidates, DetectError, Detection, Detector, ExportFormat, FaceFilter, ImageDetections,
     InputSize, Outcome, RunOptions, run_over,
@@ -347,6 +347,8 @@ impl DetectPanel {
             self.clear_photos();
         }
         let mut clicked = None;
+        let keyed = list_keys(ui.ctx(), self.photos.len(), self.selected, 10);
+        let shown = keyed.or(self.selected);
         for (i, photo) in self.photos.iter().enumerate() {
             let name =
                 photo.path.file_name().map_or_else(|| photo.path.display().to_string(), |n| n.to_string_lossy().into());
@@ -356,12 +358,12 @@ impl DetectPanel {
                 _ if self.detector.is_none() => "needs a model",
                 _ => "waiting",
             };
-            if ui.selectable_label(self.selected == Some(i), format!("{name}  [{state}]")).clicked() {
+            if list_row_ui(ui, i, shown, keyed, format!("{name}  [{state}]")) {
                 clicked = Some(i);
             }
         }
-        if clicked.is_some() {
-            self.selected = clicked;
+        if let Some(i) = clicked.or(keyed) {
+            self.selected = Some(i);
         }
         ui.separator();
         ui.heading("Export");

@@ -25,7 +25,7 @@ use super::jobs::{Jobs, Task};
 use super::model_picker::{ModelChoice, model_picker_ui, open_model};
 use super::notices::Notices;
 use super::viewer::{ImageTransform, ImageView};
-use super::widgets::{choice_ui, stage_choice_ui, text_field_ui};
+use super::widgets::{choice_ui, list_keys, list_row_ui, stage_choice_ui, text_field_ui};
 use crate::dataset::SplitKind;
 use crate::detect::{EvalImage, Outcome, Tta, detect_images, detect_images_tta};
 use crate::eval::{
@@ -683,30 +683,33 @@ impl EvalPanel {
             ui.selectable_value(&mut self.sort, SortBy::FalsePositives, "false positives");
         });
         let mut clicked = None;
-        egui::ScrollArea::vertical().id_salt("eval-rows").max_height(400.0).show_rows(
-            ui,
-            18.0,
-            self.rows.len(),
-            |ui, range| {
-                for i in range {
-                    let row = &self.rows[i];
-                    let image = &outcome.gt.images()[row.index];
-                    let text = format!(
-                        "{}/{}: {} missed, {} FP, {} TP",
-                        image.event,
-                        image.name,
-                        row.missed,
-                        row.false_positives,
-                        row.matches.true_positives()
-                    );
-                    if ui.selectable_label(self.selected == Some(i), text).clicked() {
-                        clicked = Some(i);
-                    }
+        let keyed = list_keys(ui.ctx(), self.rows.len(), self.selected, 10);
+        let shown = keyed.or(self.selected);
+        let mut rows = egui::ScrollArea::vertical().id_salt("eval-rows").max_height(400.0);
+        if let Some(i) = keyed {
+            // Rows wrap, so this offset is a first guess; the row scrolls itself fully into view
+            // once it is drawn.
+            rows = rows.vertical_scroll_offset((i as f32 * 18.0 - 100.0).max(0.0));
+        }
+        rows.show_rows(ui, 18.0, self.rows.len(), |ui, range| {
+            for i in range {
+                let row = &self.rows[i];
+                let image = &outcome.gt.images()[row.index];
+                let text = format!(
+                    "{}/{}: {} missed, {} FP, {} TP",
+                    image.event,
+                    image.name,
+                    row.missed,
+                    row.false_positives,
+                    row.matches.true_positives()
+                );
+                if list_row_ui(ui, i, shown, keyed, text) {
+                    clicked = Some(i);
                 }
-            },
-        );
-        if clicked.is_some() {
-            self.selected = clicked;
+            }
+        });
+        if let Some(i) = clicked.or(keyed) {
+            self.selected = Some(i);
         }
     }
 

@@ -91,3 +91,52 @@ pub fn device_choice_ui(ui: &mut egui::Ui, id: &str, value: &mut DeviceChoice) -
     choice_ui(ui, combo, value, choices)
         .on_hover_text("Where the network runs: Auto takes the best GPU wgpu finds, else the CPU")
 }
+
+/// Where a list's keys move its selection: Up/Down one row, PageUp/PageDown `page` rows,
+/// Home/End the first and last (the keys are consumed). `None` when none was pressed, the list
+/// is empty, or a text field has the keyboard.
+pub fn list_keys(ctx: &egui::Context, len: usize, selected: Option<usize>, page: usize) -> Option<usize> {
+    use egui::{Key, Modifiers};
+    let last = len.checked_sub(1)?;
+    if ctx.egui_wants_keyboard_input() {
+        return None;
+    }
+    let pressed = |key: Key| ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key));
+    let at = selected.map(|s| s.min(last));
+    let moved = |forward: bool, by: usize| match (at, forward) {
+        (None, _) => 0,
+        (Some(s), true) => (s + by).min(last),
+        (Some(s), false) => s.saturating_sub(by),
+    };
+    if pressed(Key::ArrowDown) {
+        Some(moved(true, 1))
+    } else if pressed(Key::ArrowUp) {
+        Some(moved(false, 1))
+    } else if pressed(Key::PageDown) {
+        Some(moved(true, page.max(1)))
+    } else if pressed(Key::PageUp) {
+        Some(moved(false, page.max(1)))
+    } else if pressed(Key::Home) {
+        Some(0)
+    } else if pressed(Key::End) {
+        Some(last)
+    } else {
+        None
+    }
+}
+
+/// Row `index` of a list moved through with [`list_keys`]: highlighted when it is `shown`,
+/// scrolled into view when the keys just moved to it (`keyed`). Whether it was clicked.
+pub fn list_row_ui(
+    ui: &mut egui::Ui,
+    index: usize,
+    shown: Option<usize>,
+    keyed: Option<usize>,
+    text: impl Into<egui::WidgetText>,
+) -> bool {
+    let row = ui.selectable_label(shown == Some(index), text);
+    if keyed == Some(index) {
+        row.scroll_to_me(None);
+    }
+    row.clicked()
+}

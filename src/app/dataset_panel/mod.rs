@@ -87,9 +87,10 @@ pub struct DatasetPanel {
 }
 
 /// Every shortcut of the panel, as the overlay lists them.
-const SHORTCUTS: [(&str, &str); 19] = [
+const SHORTCUTS: [(&str, &str); 20] = [
     ("Down, Right, Page Down", "next image in the list"),
     ("Up, Left, Page Up", "previous image in the list"),
+    ("Home / End", "first / last image in the list"),
     ("Tab / Shift+Tab", "next / previous face"),
     ("D", "draw tool"),
     ("Escape", "select tool"),
@@ -402,6 +403,8 @@ impl DatasetPanel {
         let pressed = |key: Key| ui.input_mut(|i| i.consume_key(Modifiers::NONE, key));
         let next_image = [Key::ArrowDown, Key::ArrowRight, Key::PageDown].into_iter().any(pressed);
         let previous_image = [Key::ArrowUp, Key::ArrowLeft, Key::PageUp].into_iter().any(pressed);
+        let first_image = pressed(Key::Home);
+        let last_image = pressed(Key::End);
         // Shift+Tab first: the plain pattern also matches a press with Shift.
         let previous_face = ui.input_mut(|i| i.consume_key(Modifiers::SHIFT, Key::Tab));
         let next_face = pressed(Key::Tab);
@@ -416,6 +419,12 @@ impl DatasetPanel {
         let overlay = [Key::Questionmark, Key::F1].into_iter().any(pressed);
         if next_image {
             self.step_image(true);
+        }
+        if first_image && let Some(&first) = self.visible.first() {
+            self.select_image(Some(first));
+        }
+        if last_image && let Some(&last) = self.visible.last() {
+            self.select_image(Some(last));
         }
         if previous_image {
             self.step_image(false);
