@@ -106,11 +106,12 @@ fn main() {
             println!("| {preset} (random weights) | {w}×{h} | {pre:.1} | {net:.1} | {post:.2} | - |");
         }
     }
-    levers(&model_for_levers(&assets, &device), &photo, &device);
-    peak_memory(&detector_for_memory(&assets, &device));
+    let model = fd1mb_model(&assets, &device);
+    levers(&model, &photo, &device);
+    peak_memory(&Detector::new(model, device.clone()));
 }
 
-fn model_for_levers(assets: &Option<PathBuf>, device: &Device) -> RetinaFace {
+fn fd1mb_model(assets: &Option<PathBuf>, device: &Device) -> RetinaFace {
     let config = RetinaFaceConfig::preset("fd1mb-mnet").expect("preset");
     match assets {
         Some(dir) => {
@@ -118,10 +119,6 @@ fn model_for_levers(assets: &Option<PathBuf>, device: &Device) -> RetinaFace {
         }
         None => RetinaFace::new(&config, device),
     }
-}
-
-fn detector_for_memory(assets: &Option<PathBuf>, device: &Device) -> Detector {
-    Detector::new(model_for_levers(assets, device), device.clone())
 }
 
 /// fd1mb's network time (forward and the read-back the detector does) by lever, one run.

@@ -120,7 +120,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let details = Details {
         computed: EvalDetails::compute(&gt, &predictions, &report),
         single_setting: report.settings.len() == 1,
-        tta: args.tta.tta && args.pred.is_empty(),
+        tta: args.tta.tta,
     };
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
@@ -154,8 +154,15 @@ fn compare(gt: &GroundTruth, models: &[(String, Predictions)], args: &EvalArgs) 
             eprintln!("warning: {name}: {warning}");
         }
     }
-    let differences: Vec<Vec<FaceDifference>> =
-        evaluators.iter().map(|e| face_differences(&evaluators[0], e, f64::from(args.compare_at))).collect();
+    // The first model against itself differs nowhere: nothing to walk.
+    let agree = reports[0].settings.iter().map(|s| FaceDifference {
+        setting: s.name.clone(),
+        only_first: Vec::new(),
+        only_second: Vec::new(),
+    });
+    let differences: Vec<Vec<FaceDifference>> = std::iter::once(agree.collect())
+        .chain(evaluators[1..].iter().map(|e| face_differences(&evaluators[0], e, f64::from(args.compare_at))))
+        .collect();
     if let Some(path) = &args.curves_png {
         let named: Vec<(&str, &EvalReport)> = models.iter().map(|(n, _)| n.as_str()).zip(&reports).collect();
         write_compare_png(&named, path)?;

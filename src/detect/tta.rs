@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::detector::{Detector, ScoringStage};
 use super::error::DeviceReadError;
-use super::image::{InputSize, check_pixels, preprocess};
+use super::image::{InputSize, max_pixels, preprocess};
 use super::postprocess::{CandidateLimits, Candidates};
 
 /// The passes of test-time augmentation.
@@ -28,10 +28,12 @@ impl Default for Tta {
 }
 
 impl Tta {
-    /// The scales run on a `width × height` photo: each capped to `max_side`, duplicates (after
-    /// capping) once.
+    /// The scales run on a `width × height` photo: each capped to `max_side` and to the pixel
+    /// limit ([`max_pixels`]), duplicates (after capping) once.
     pub fn scales_for(&self, width: u32, height: u32) -> Vec<f32> {
-        let cap = self.max_side as f32 / width.max(height).max(1) as f32;
+        let side = self.max_side as f32 / width.max(height).max(1) as f32;
+        let pixels = (max_pixels() as f64 / (f64::from(width.max(1)) * f64::from(height.max(1)))).sqrt() as f32;
+        let cap = side.min(pixels);
         let mut scales: Vec<f32> = Vec::new();
         for &s in &self.scales {
             let s = s.min(cap);
@@ -55,10 +57,6 @@ pub fn detect_tta(
     let mut passes: Vec<Vec<Candidates>> = vec![Vec::new(); stages.len()];
     for scale in tta.scales_for(photo.width(), photo.height()) {
         let size = InputSize::Scale(scale);
-        let (w, h) = size.applied(photo.width(), photo.height());
-        if check_pixels(std::path::Path::new(""), w, h).is_err() {
-            continue;
-        }
         for (flipped, image) in std::iter::once((false, photo)).chain(mirrored.as_ref().map(|m| (true, m))) {
             let input = preprocess(image, size, &detector.config().input);
             let outputs = detector.forward_stages(&[&input], stages, limits.floor)?;
@@ -128,5 +126,9 @@ mod tests {
         assert_eq!(tta.scales_for(1000, 600), vec![0.5, 1.0, 1.5]);
         assert_eq!(tta.scales_for(100, 60), vec![0.5, 1.0, 1.5, 2.0]);
         assert_eq!(tta.scales_for(3000, 2000), vec![0.5]);
+        // The pixel limit caps too: a 48 MP photo is not enlarged past it, whatever max_side says.
+        let unbounded = Tta { max_side: u32::MAX, ..tta };
+        let largest = unbounded.scales_for(8000, 6000).into_iter().fold(0.0f32, f32::max);
+        assert!(f64::from(largest).powi(2) * 48e6 <= max_pixels() as f64 * 1.0001, "{largest}");
     }
 }

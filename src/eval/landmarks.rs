@@ -58,13 +58,13 @@ fn point_errors(gt: &GroundTruth, predictions: &Predictions) -> Vec<[f64; 5]> {
                 .filter(|&f| !matched[f] && !invalid(f))
                 .map(|f| (f, iou(&image.boxes[f], d)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
-            let Some((face, overlap)) = best.filter(|(_, overlap)| *overlap >= LANDMARK_IOU) else { continue };
+            let Some((face, _)) = best.filter(|(_, overlap)| *overlap >= LANDMARK_IOU) else { continue };
             matched[face] = true;
             let truth = image.details.get(face).and_then(|d| d.landmarks);
             let (Some(truth), Some(points)) = (truth, d.landmarks) else { continue };
             let b = &image.boxes[face];
             let scale = (b.w * b.h).sqrt();
-            if scale > 0.0 && overlap > 0.0 {
+            if scale > 0.0 {
                 scored.push(std::array::from_fn(|k| {
                     ((points[k][0] - truth[k][0]).powi(2) + (points[k][1] - truth[k][1]).powi(2)).sqrt() / scale
                 }));

@@ -404,12 +404,8 @@ pub fn cpu_label() -> String {
     static LABEL: OnceLock<String> = OnceLock::new();
     LABEL
         .get_or_init(|| {
-            let threads = std::env::var("RAYON_NUM_THREADS")
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
-                .unwrap_or(1);
+            // The pool flex and the inference kernels run on (it honours RAYON_NUM_THREADS).
+            let threads = rayon::current_num_threads();
             format!("CPU (flex, {threads} thread{})", if threads == 1 { "" } else { "s" })
         })
         .clone()

@@ -5,6 +5,7 @@
 //! same input stack into one (their outputs side by side), and the activation that follows is
 //! kept with the layer so an engine can apply it while the output tile is in cache.
 
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, DeformConv2d};
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
@@ -59,8 +60,17 @@ pub enum FoldedLayer {
     Deformable { offset: FoldedConv, conv: FoldedConv },
 }
 
-fn host(t: Tensor<1>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+/// A float parameter's values on the host (converted to f32: every parameter is a float).
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_else(|e| unreachable!("converted to f32: {e:?}"))
+}
+
+/// What [`FoldedConv::read`] needs of a plain or deformable convolution.
+struct Layer<'a> {
+    weight: &'a Param<Tensor<4>>,
+    bias: Option<&'a Param<Tensor<1>>>,
+    stride: usize,
+    groups: usize,
 }
 
 fn symmetric_padding(padding: &PaddingConfig2d, kernel: usize) -> usize {
@@ -74,34 +84,36 @@ fn symmetric_padding(padding: &PaddingConfig2d, kernel: usize) -> usize {
 impl FoldedConv {
     /// `conv` followed by `bn` (if any) and `activation` on every output channel.
     pub fn new(conv: &Conv2d, bn: Option<&BatchNorm>, activation: Option<Activation>) -> FoldedConv {
-        let [output, per_group, kernel, _] = conv.weight.dims();
-        let shape = ConvShape {
-            input: per_group * conv.groups,
-            output,
-            kernel,
-            stride: conv.stride[0],
-            padding: symmetric_padding(&conv.padding, kernel),
-            groups: conv.groups,
-        };
-        let weight = conv.weight.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
-        let bias = conv.bias.as_ref().map(|b| host(b.val())).unwrap_or_else(|| vec![0.0; output]);
-        FoldedConv::fold(shape, weight, bias, bn, activation)
+        let layer =
+            Layer { weight: &conv.weight, bias: conv.bias.as_ref(), stride: conv.stride[0], groups: conv.groups };
+        FoldedConv::read(layer, &conv.padding, bn, activation)
     }
 
     /// A deformable convolution's weights with `bn` folded in (the offsets come from elsewhere).
     pub fn deformable(conv: &DeformConv2d, bn: &BatchNorm, activation: Option<Activation>) -> FoldedConv {
-        let [output, input, kernel, _] = conv.weight.dims();
+        let layer = Layer { weight: &conv.weight, bias: conv.bias.as_ref(), stride: conv.stride[0], groups: 1 };
+        FoldedConv::read(layer, &conv.padding, Some(bn), activation)
+    }
+
+    /// A layer's weights read to the host, `bn` folded in.
+    fn read(
+        layer: Layer,
+        padding: &PaddingConfig2d,
+        bn: Option<&BatchNorm>,
+        activation: Option<Activation>,
+    ) -> FoldedConv {
+        let [output, per_group, kernel, _] = layer.weight.dims();
         let shape = ConvShape {
-            input,
+            input: per_group * layer.groups,
             output,
             kernel,
-            stride: conv.stride[0],
-            padding: symmetric_padding(&conv.padding, kernel),
-            groups: 1,
+            stride: layer.stride,
+            padding: symmetric_padding(padding, kernel),
+            groups: layer.groups,
         };
-        let weight = conv.weight.val().into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
-        let bias = conv.bias.as_ref().map(|b| host(b.val())).unwrap_or_else(|| vec![0.0; output]);
-        FoldedConv::fold(shape, weight, bias, Some(bn), activation)
+        let weight = host(layer.weight.val());
+        let bias = layer.bias.map(|b| host(b.val())).unwrap_or_else(|| vec![0.0; output]);
+        FoldedConv::fold(shape, weight, bias, bn, activation)
     }
 
     fn fold(
