@@ -1,6 +1,6 @@
 //! Renders the README's screenshots from the running studio (egui_kittest with the wgpu
 //! renderer; lavapipe is enough): `FACESTUDIO_ASSETS=../shared/assets cargo run --release
-//! --example screenshots` writes docs/screenshots/{dataset,train,evaluate,detect}.png. With
+//! --example screenshots` writes docs/screenshots/{start,dataset,train,evaluate,detect}.png. With
 //! `FACESTUDIO_SCREENSHOT_RUNS=DIR` the Train panel also overlays the runs in DIR (e.g. one kept
 //! by the `train_tiny` benchmark).
 
@@ -41,6 +41,13 @@ fn main() {
     let assets = std::env::var_os("FACESTUDIO_ASSETS").map(PathBuf::from);
     let data = tempfile::tempdir().unwrap();
     generate(data.path(), &SynthConfig::new(40, 4)).unwrap();
+
+    // Start: what a first start shows, with the folder just generated among the recent ones.
+    let settings = Settings { recent: vec![data.path().to_path_buf()], ..Settings::default() };
+    let mut harness = studio(settings, Vec::new());
+    wait(&mut harness, "the start page", 5, |s| s.tab == Tab::Start);
+    save(&mut harness, &out, "start");
+    drop(harness);
 
     // Dataset: an image with its faces, one selected.
     let mut harness = studio(Settings::default(), vec![data.path().to_path_buf()]);

@@ -22,7 +22,7 @@ fn synth(dir: &Path) {
 fn help_lists_every_subcommand() {
     let out = facestudio(&["--help"]);
     assert!(out.status.success());
-    for command in ["dataset", "eval", "detect", "import", "train", "study", "devices", "open"] {
+    for command in ["dataset", "eval", "detect", "import", "export", "train", "study", "devices", "open"] {
         assert!(stdout(&out).contains(command), "{command} missing from the help");
     }
 }

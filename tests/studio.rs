@@ -104,6 +104,38 @@ fn browse_select_an_image_and_see_its_faces() {
     assert_eq!(harness.state().recent(), &[dir.path().to_path_buf()]);
 }
 
+/// A first start with nothing open shows the start page; from it, a synthetic dataset is written
+/// into the folder given and opens in the Dataset panel.
+#[test]
+fn the_start_page_generates_a_synthetic_dataset_and_opens_it() {
+    let home = tempfile::tempdir().unwrap();
+    let target = home.path().join("try-me");
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = studio(Settings::default(), Vec::new(), recovery.path());
+    harness.step();
+    assert_eq!(harness.state().tab, Tab::Start);
+    assert_eq!(harness.state().title(), "facestudio");
+    for (panel, _) in facestudio::app::PANELS {
+        harness.get_by_label(&format!("{panel}:"));
+    }
+    harness.state_mut().start.synth_dir = target.display().to_string();
+    harness.state_mut().start.synth_images = 6;
+    harness.get_by_label("Generate synthetic dataset").click();
+    harness.step();
+    assert!(harness.state().start.is_generating());
+    step_until(&mut harness, "the generated dataset", 120, |s| s.dataset.dataset.is_some());
+    assert_eq!(harness.state().tab, Tab::Dataset);
+    let opened = harness.state().dataset.dataset.as_ref().unwrap();
+    assert_eq!(opened.root, target);
+    assert_eq!(opened.split(SplitKind::Train).unwrap().images.len(), 6);
+    assert!(opened.split(SplitKind::Val).is_some_and(|s| !s.images.is_empty()));
+    assert!(harness.state().notices.all().iter().any(|n| n.text.starts_with("Generated ") && !n.is_error));
+    assert_eq!(harness.state().title(), "try-me — facestudio");
+    assert_eq!(harness.state().recent(), &[target.clone()]);
+    // The next generation would not overwrite the dataset just written.
+    assert_ne!(PathBuf::from(&harness.state().start.synth_dir), target);
+}
+
 #[test]
 fn move_a_box_undo_redo_save_and_find_the_change_after_reloading() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,6 +199,8 @@ fn move_a_box_undo_redo_save_and_find_the_change_after_reloading() {
     assert!((moved.y1() - original.y1() - by.y / scale).abs() < 1.0, "{moved:?} vs {original:?}, {by:?}");
     assert!(harness.state().dataset.has_unsaved_changes());
     harness.get_by_label("* unsaved");
+    let folder = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(harness.state().title(), format!("{folder} * — facestudio"));
 
     harness.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     harness.step();
@@ -179,6 +213,7 @@ fn move_a_box_undo_redo_save_and_find_the_change_after_reloading() {
     harness.get_by_label("Save").click();
     harness.step();
     assert!(!harness.state().dataset.has_unsaved_changes());
+    assert_eq!(harness.state().title(), format!("{folder} — facestudio"));
     let (reloaded, _) = Dataset::open(dir.path()).unwrap();
     let saved = reloaded.split(SplitKind::Train).unwrap().images[index].faces[face].bbox;
     assert!((saved.x1() - moved.x1()).abs() <= 1.0 && (saved.y1() - moved.y1()).abs() <= 1.0, "{saved:?}");
@@ -930,4 +965,235 @@ fn keys_move_through_the_detect_panels_photos() {
         harness.step();
         assert_eq!(harness.state().detect.selected, Some(expected), "{key:?}");
     }
+}
+
+/// A finished run folder as the trainer leaves it: 3 epochs of 10 steps of a two-stage network,
+/// AP 0.4, 0.6 and 0.5 after them, its config, and the checkpoint of epoch 2 still there.
+fn finished_run(runs: &Path, name: &str) -> PathBuf {
+    use facestudio::train::{RunFolder, StageTerms, TrainEvent};
+    let dir = runs.join(name);
+    let folder = RunFolder::new(&dir);
+    folder.create(&TrainConfig::trial("data", &dir)).unwrap();
+    let devices = vec!["CPU (flex, 2 threads)".to_string()];
+    let mut events = vec![TrainEvent::Started { epochs: 3, steps_per_epoch: 10, resumed_at_step: 0, devices }];
+    for step in 1..=30u64 {
+        // A falling loss with a wiggle, so smoothing changes it.
+        let loss = 3.0 - step as f32 * 0.05 + if step % 2 == 0 { 0.3 } else { -0.3 };
+        let terms = StageTerms { classification: loss / 2.0, boxes: loss / 3.0, landmarks: loss / 6.0 };
+        let epoch = ((step - 1) / 10 + 1) as u32;
+        events.push(TrainEvent::Step {
+            step,
+            epoch,
+            loss,
+            stages: vec![terms; 2],
+            lr: 0.01,
+            images_per_s: 20.0,
+            eta_s: 0.0,
+        });
+        if step % 10 == 0 {
+            events.push(TrainEvent::Checkpoint { epoch, step, path: folder.checkpoint_dir(step) });
+            let ap = [0.4, 0.6, 0.5][epoch as usize - 1];
+            events.push(TrainEvent::Val { epoch, step, ap: vec![("all".into(), ap)], stages: Vec::new() });
+        }
+    }
+    events.push(TrainEvent::Finished { step: 30, stopped: false });
+    let lines: String = events.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+    std::fs::write(folder.metrics_path(), lines).unwrap();
+    let best = folder.checkpoint_model_path(20);
+    std::fs::create_dir_all(best.parent().unwrap()).unwrap();
+    std::fs::write(best, b"weights").unwrap();
+    dir
+}
+
+/// The studio on its Train tab with `form`, listing the runs in `runs`.
+fn train_tab(runs: &Path, form: TrainForm, recovery: &Path) -> Harness<'static, Studio> {
+    let settings = Settings { runs_dir: Some(runs.display().to_string()), train_form: form, ..Settings::default() };
+    let mut harness = studio(settings, Vec::new(), recovery);
+    harness.state_mut().tab = Tab::Train;
+    // The panels come in over the first frames: let the layout settle before clicking.
+    for _ in 0..3 {
+        harness.step();
+    }
+    harness
+}
+
+/// Ticks a listed run so its curves show, and lets the side list come in.
+fn overlay_run(harness: &mut Harness<'_, Studio>, name: &str) {
+    harness.get_by_label_contains(&format!("{name}: step 30")).click();
+    for _ in 0..3 {
+        harness.step();
+    }
+}
+
+fn plotted_terms(harness: &Harness<'_, Studio>) -> Vec<String> {
+    harness.state().train.plotted_losses().into_iter().map(|l| l.term).collect()
+}
+
+#[test]
+fn a_loss_term_switched_off_in_the_side_list_leaves_the_loss_chart() {
+    let runs = tempfile::tempdir().unwrap();
+    let run = finished_run(runs.path(), "run-a");
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = train_tab(runs.path(), TrainForm::default(), recovery.path());
+    overlay_run(&mut harness, "run-a");
+    assert_eq!(plotted_terms(&harness).len(), 7, "total and three terms per stage: {:?}", plotted_terms(&harness));
+    harness.get_by_role_and_label(Role::CheckBox, "s1 boxes").click();
+    harness.step();
+    harness.step();
+    assert!(!harness.state().train.charts.is_shown(&run, "s1 boxes"));
+    let shown = plotted_terms(&harness);
+    assert!(shown.len() == 6 && !shown.iter().any(|t| t == "s1 boxes"), "{shown:?}");
+    // The run's own checkbox, half ticked now, shows all its terms, then hides them.
+    harness.get_by_role_and_label(Role::CheckBox, "run-a").click();
+    harness.step();
+    harness.step();
+    assert_eq!(plotted_terms(&harness).len(), 7);
+    harness.get_by_role_and_label(Role::CheckBox, "run-a").click();
+    harness.step();
+    harness.step();
+    assert!(plotted_terms(&harness).is_empty(), "{:?}", plotted_terms(&harness));
+}
+
+#[test]
+fn the_smoothing_slider_smooths_the_plotted_losses_as_tensorboard_does() {
+    let runs = tempfile::tempdir().unwrap();
+    finished_run(runs.path(), "run-a");
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = train_tab(runs.path(), TrainForm::default(), recovery.path());
+    overlay_run(&mut harness, "run-a");
+    let raw = harness.state().train.runs[0].curves.losses["total"].clone();
+    let total = |h: &Harness<'_, Studio>| h.state().train.plotted_losses().into_iter().find(|l| l.term == "total");
+    assert_eq!(total(&harness).unwrap().points, raw, "no smoothing at first");
+    harness.get_by_role_and_label(Role::Slider, "Smoothing").set_value_accesskit(0.9);
+    harness.step();
+    harness.step();
+    let w = harness.state().train.charts.smoothing;
+    assert!((w - 0.9).abs() < 1e-6, "{w}");
+    let smoothed = total(&harness).unwrap();
+    // The second point: (w·(1 − w)·v₀ + (1 − w)·v₁) / (1 − w²), the moving average debiased.
+    let expected = (w * (1.0 - w) * raw[0][1] + (1.0 - w) * raw[1][1]) / (1.0 - w * w);
+    assert!((smoothed.points[1][1] - expected).abs() < 1e-9, "{} vs {expected}", smoothed.points[1][1]);
+    assert_eq!(smoothed.raw, raw, "the logged values stay behind, faintly");
+}
+
+#[test]
+fn the_log_scale_plots_the_losses_as_log10() {
+    let runs = tempfile::tempdir().unwrap();
+    finished_run(runs.path(), "run-a");
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = train_tab(runs.path(), TrainForm::default(), recovery.path());
+    overlay_run(&mut harness, "run-a");
+    harness.get_by_role_and_label(Role::CheckBox, "Log scale").click();
+    harness.step();
+    harness.step();
+    assert!(harness.state().train.charts.log_scale);
+    let raw = harness.state().train.runs[0].curves.losses["total"].clone();
+    let total = harness.state().train.plotted_losses().into_iter().find(|l| l.term == "total").unwrap();
+    let expected: Vec<[f64; 2]> = raw.iter().map(|&[x, y]| [x, y.log10()]).collect();
+    assert_eq!(total.points, expected);
+}
+
+#[test]
+fn a_renamed_run_keeps_its_name_after_a_restart() {
+    let runs = tempfile::tempdir().unwrap();
+    let run = finished_run(runs.path(), "run-a");
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = train_tab(runs.path(), TrainForm::default(), recovery.path());
+    harness.get_by_label("Rename").click();
+    harness.step();
+    harness.step();
+    harness.get_by_role_and_label(Role::TextInput, "New name").set_text_value_accesskit("baseline 640");
+    harness.step();
+    harness.get_by_label("Save name").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().train.runs[0].name(), "baseline 640");
+    harness.get_by_label_contains("baseline 640: step 30");
+    assert_eq!(std::fs::read_to_string(run.join("name.txt")).unwrap(), "baseline 640");
+    assert!(run.is_dir() && !runs.path().join("baseline 640").exists(), "the folder itself stays");
+    drop(harness);
+
+    let mut harness = train_tab(runs.path(), TrainForm::default(), recovery.path());
+    assert_eq!(harness.state().train.runs.len(), 1);
+    assert_eq!(harness.state().train.runs[0].name(), "baseline 640", "read back from the run folder");
+    overlay_run(&mut harness, "baseline 640");
+    harness.get_by_role_and_label(Role::CheckBox, "baseline 640");
+}
+
+#[test]
+fn the_best_epoch_is_marked_with_its_checkpoint_and_the_config_shown_beside_the_curves() {
+    let runs = tempfile::tempdir().unwrap();
+    let run = finished_run(runs.path(), "run-a");
+    let recovery = tempfile::tempdir().unwrap();
+    let mut harness = train_tab(runs.path(), TrainForm::default(), recovery.path());
+    overlay_run(&mut harness, "run-a");
+    let checkpoint = run.join("checkpoint-00000020/model.bpk");
+    harness.get_by_label(&format!("best: epoch 2, AP 0.600 — {}", checkpoint.display()));
+    assert!(harness.query_by_label("optimizer.momentum").is_none(), "the config starts folded");
+    harness.get_by_label("Config").click();
+    harness.step();
+    harness.step();
+    harness.get_by_label("optimizer.momentum");
+    harness.get_by_label("lr_schedule");
+}
+
+#[test]
+fn the_train_form_proposes_what_fits_the_cpu_and_offers_it_again_after_an_edit() {
+    let runs = tempfile::tempdir().unwrap();
+    let recovery = tempfile::tempdir().unwrap();
+    let on_cpu = TrainForm { device: "cpu".into(), ..TrainForm::default() };
+    assert_eq!((on_cpu.preset.as_str(), on_cpu.image_size, on_cpu.batch), ("seed-full", 640, 8), "a GPU's run");
+    let mut harness = train_tab(runs.path(), on_cpu, recovery.path());
+    let form = &harness.state().train.form;
+    assert_eq!((form.preset.as_str(), form.image_size, form.batch), ("tiny", 256, 4));
+    harness.get_by_label("Preset, image size and batch: the defaults for the CPU (tiny at 256², batch 4)");
+    assert!(harness.query_by_label("Use defaults for this device").is_none());
+    harness.state_mut().train.form.batch = 3;
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().train.form.batch, 3, "an edit is the user's");
+    harness.get_by_label("Use defaults for this device").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().train.form.batch, 4);
+}
+
+#[test]
+fn the_train_form_warns_when_the_dataset_has_no_val_split() {
+    let with_val = tempfile::tempdir().unwrap();
+    synth(with_val.path(), 6);
+    let without_val = tempfile::tempdir().unwrap();
+    synth(without_val.path(), 6);
+    std::fs::remove_file(without_val.path().join("wider_face_split/wider_face_val_bbx_gt.txt")).unwrap();
+    std::fs::remove_dir_all(without_val.path().join("retinaface_gt_v1.1/val")).unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let recovery = tempfile::tempdir().unwrap();
+    let form = TrainForm::from_config(&TrainConfig::trial(with_val.path(), runs.path().join("r")));
+    let form = TrainForm { val_every: 1, ..form };
+    let mut harness = train_tab(runs.path(), form, recovery.path());
+    step_until(&mut harness, "the dataset read", 60, |s| s.train.dataset_summary().is_some());
+    assert!(harness.state().train.warnings().is_empty(), "{:?}", harness.state().train.warnings());
+    assert!(harness.query_by_label_contains("no val split").is_none());
+    harness.state_mut().train.form.data = without_val.path().display().to_string();
+    step_until(&mut harness, "the other dataset read", 60, |s| s.train.dataset_summary().is_some());
+    harness.get_by_label_contains("The dataset has no val split: no validation AP curve is drawn");
+}
+
+#[test]
+fn estimate_times_a_few_steps_and_shows_the_time_per_epoch() {
+    let data = tempfile::tempdir().unwrap();
+    synth(data.path(), 8);
+    let runs = tempfile::tempdir().unwrap();
+    let recovery = tempfile::tempdir().unwrap();
+    let form = TrainForm::from_config(&TrainConfig::trial(data.path(), runs.path().join("timed")));
+    let mut harness = train_tab(runs.path(), form, recovery.path());
+    harness.get_by_label("Estimate").click();
+    harness.step();
+    assert!(harness.state().train.is_estimating());
+    step_until(&mut harness, "the estimate", 120, |s| s.train.estimate().is_some());
+    let estimate = harness.state().train.estimate().unwrap().clone();
+    assert_eq!((estimate.images, estimate.steps_per_epoch, estimate.synthetic.clone()), (Some(8), Some(4), None));
+    harness.get_by_label_contains(&format!("≈ {:.3} s/step, ≈", estimate.seconds_per_step));
+    harness.get_by_label_contains("per epoch (8 images, 4 steps) on CPU");
+    assert!(!runs.path().join("timed").exists(), "an estimate writes no run");
 }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
 
@@ -60,6 +61,28 @@ impl Drop for Finished {
 struct Entry {
     label: String,
     progress: Arc<Progress>,
+    started: Instant,
+}
+
+impl Entry {
+    /// Time left at the rate so far; `None` before the first item or without a total.
+    fn remaining(&self) -> Option<Duration> {
+        let (done, total) = self.progress.counts();
+        if done == 0 || total <= done {
+            return None;
+        }
+        Some(self.started.elapsed().mul_f64((total - done) as f64 / done as f64))
+    }
+}
+
+/// "40 s", "3 min", "2 h 5 min": an estimate needs no more precision.
+pub fn format_remaining(left: Duration) -> String {
+    let seconds = left.as_secs();
+    match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min", seconds.div_ceil(60)),
+        _ => format!("{} h {} min", seconds / 3600, (seconds % 3600) / 60),
+    }
 }
 
 /// The list of running jobs, shared by every panel (cloning shares the list).
@@ -100,7 +123,7 @@ impl Jobs {
     ) -> Task<T> {
         let progress = Arc::new(Progress::default());
         let (tx, result) = bounded(1);
-        self.lock().push(Entry { label: label.into(), progress: progress.clone() });
+        self.lock().push(Entry { label: label.into(), progress: progress.clone(), started: Instant::now() });
         let thread_progress = progress.clone();
         let ctx = ctx.clone();
         std::thread::spawn(move || {
@@ -129,7 +152,18 @@ impl Jobs {
         self.running_entries().iter().map(|e| e.label.clone()).collect()
     }
 
-    /// One line per running job: label, progress bar, cancel button.
+    /// The first running job with a known total, as the window title shows it in the
+    /// background: "42% Detecting … (1 min left)"; `None` with no such job.
+    pub fn summary(&self) -> Option<String> {
+        let entries = self.running_entries();
+        let entry = entries.iter().find(|e| e.progress.counts().1 > 0)?;
+        let (done, total) = entry.progress.counts();
+        let percent = (100 * done / total).min(100);
+        let left = entry.remaining().map(|d| format!(" ({} left)", format_remaining(d))).unwrap_or_default();
+        Some(format!("{percent}% {}{left}", entry.label))
+    }
+
+    /// One line per running job: label, progress bar, time left, cancel button.
     pub fn status_bar_ui(&self, ui: &mut egui::Ui) {
         let entries = self.running_entries();
         if entries.is_empty() {
@@ -145,6 +179,9 @@ impl Jobs {
                 egui::ProgressBar::new(0.0).animate(true)
             };
             ui.add(bar.desired_width(140.0));
+            if let Some(left) = entry.remaining() {
+                ui.weak(format!("{} left", format_remaining(left)));
+            }
             if entry.progress.is_cancelled() {
                 ui.weak("cancelling…");
             } else if ui.small_button("Cancel").clicked() {
@@ -159,6 +196,37 @@ impl Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_is_the_first_job_with_a_total_and_its_estimate() {
+        let jobs = Jobs::default();
+        let ctx = egui::Context::default();
+        let (go, wait) = bounded::<()>(0);
+        let spinner = jobs.spawn("Opening", &ctx, |_| ());
+        let counted = jobs.spawn("Detecting", &ctx, move |progress| {
+            progress.set_total(4);
+            progress.advance();
+            let _ = wait.recv();
+        });
+        while counted.progress.counts() != (1, 4) || spinner.is_running() {
+            std::thread::yield_now();
+        }
+        let summary = jobs.summary().expect("a job with a total");
+        assert!(summary.starts_with("25% Detecting ("), "{summary}");
+        assert!(summary.ends_with(" left)"), "{summary}");
+        go.send(()).unwrap();
+        while counted.is_running() {
+            std::thread::yield_now();
+        }
+        assert_eq!(jobs.summary(), None);
+    }
+
+    #[test]
+    fn estimates_read_in_the_unit_that_matters() {
+        assert_eq!(format_remaining(Duration::from_secs(40)), "40 s");
+        assert_eq!(format_remaining(Duration::from_secs(121)), "3 min");
+        assert_eq!(format_remaining(Duration::from_secs(7500)), "2 h 5 min");
+    }
 
     #[test]
     fn a_job_delivers_its_result_and_leaves_the_list() {

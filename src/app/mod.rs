@@ -13,7 +13,10 @@ mod latest_worker;
 mod model_picker;
 mod notices;
 mod overlay;
+mod start_page;
 mod thumbnails;
+mod train_charts;
+mod train_form;
 mod train_panel;
 mod viewer;
 mod widgets;
@@ -32,13 +35,16 @@ pub use eval_rows::{ImageRow, RowsKey, SortBy};
 pub use jobs::{Jobs, Progress, Task};
 pub use notices::{Notice, Notices};
 pub use overlay::ColorBy;
+pub use start_page::{PANELS, StartAction, StartPage};
 pub use thumbnails::Thumbnails;
 pub use train_panel::{TrainForm, TrainPanel};
 pub use viewer::{ImageTransform, ImageView};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Tab {
+    /// The way in: shown with nothing open.
     #[default]
+    Start,
     Dataset,
     Train,
     Evaluate,
@@ -46,10 +52,11 @@ pub enum Tab {
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Dataset, Tab::Train, Tab::Evaluate, Tab::Detect];
+    pub const ALL: [Tab; 5] = [Tab::Start, Tab::Dataset, Tab::Train, Tab::Evaluate, Tab::Detect];
 
     pub fn name(self) -> &'static str {
         match self {
+            Tab::Start => "Home",
             Tab::Dataset => "Dataset",
             Tab::Train => "Train",
             Tab::Evaluate => "Evaluate",
@@ -84,6 +91,7 @@ enum Pending {
 
 pub struct Studio {
     pub tab: Tab,
+    pub start: StartPage,
     pub dataset: DatasetPanel,
     pub train: TrainPanel,
     pub evaluate: EvalPanel,
@@ -95,11 +103,22 @@ pub struct Studio {
     allow_close: bool,
     dialogs: Option<Receiver<DialogResult>>,
     startup: Vec<PathBuf>,
+    /// The window title last sent, so it is sent only when it changes.
+    title: String,
+}
+
+/// The native dialogs the studio opens.
+#[derive(Clone, Copy)]
+enum Dialog {
+    Dataset,
+    Photos,
+    SynthFolder,
 }
 
 enum DialogResult {
     Dataset(PathBuf),
     Photos(Vec<PathBuf>),
+    SynthFolder(PathBuf),
 }
 
 impl Studio {
@@ -117,7 +136,10 @@ impl Studio {
         detect.model_path = settings.model_path;
         detect.preset = settings.model_preset;
         Studio {
-            tab: settings.tab,
+            // An empty Dataset panel says nothing about what to do: with nothing open yet, the
+            // way in is the start page.
+            tab: if settings.tab == Tab::Dataset { Tab::Start } else { settings.tab },
+            start: StartPage::new(jobs.clone(), notices.clone()),
             dataset: DatasetPanel::new(jobs.clone(), notices.clone()),
             train,
             evaluate: EvalPanel::new(jobs.clone(), notices.clone()),
@@ -129,6 +151,7 @@ impl Studio {
             allow_close: false,
             dialogs: None,
             startup: paths,
+            title: String::new(),
         }
     }
 
@@ -184,17 +207,17 @@ impl Studio {
     }
 
     /// Native dialogs block, and without a portal they return at once: run them off the UI thread.
-    fn dialog(&mut self, ctx: &egui::Context, photos: bool) {
+    fn dialog(&mut self, ctx: &egui::Context, dialog: Dialog) {
         let (tx, rx) = unbounded();
         let ctx = ctx.clone();
         std::thread::spawn(move || {
-            let result = if photos {
-                rfd::FileDialog::new()
+            let result = match dialog {
+                Dialog::Photos => rfd::FileDialog::new()
                     .add_filter("images", &crate::detect::IMAGE_EXTENSIONS)
                     .pick_files()
-                    .map(DialogResult::Photos)
-            } else {
-                rfd::FileDialog::new().pick_folder().map(DialogResult::Dataset)
+                    .map(DialogResult::Photos),
+                Dialog::Dataset => rfd::FileDialog::new().pick_folder().map(DialogResult::Dataset),
+                Dialog::SynthFolder => rfd::FileDialog::new().pick_folder().map(DialogResult::SynthFolder),
             };
             if let Some(result) = result {
                 let _ = tx.send(result);
@@ -221,7 +244,14 @@ impl Studio {
             match result {
                 DialogResult::Dataset(path) => self.open_paths(ctx, &[path]),
                 DialogResult::Photos(paths) => self.open_paths(ctx, &paths),
+                DialogResult::SynthFolder(path) => self.start.synth_dir = path.display().to_string(),
             }
+        }
+        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::O)) {
+            self.dialog(ctx, Dialog::Dataset);
+        }
+        if let Some(generated) = self.start.logic() {
+            self.open_paths(ctx, &[generated]);
         }
         if self.tab == Tab::Dataset {
             self.dataset.claim_tab_key(ctx);
@@ -236,6 +266,56 @@ impl Studio {
         self.train.logic(ctx);
         self.evaluate.logic(ctx);
         self.detect.logic(ctx);
+    }
+
+    /// The window's title: the open dataset (`*` with unsaved edits) and, while the window is in
+    /// the background, the progress of the first long job, so a glance at the task bar says how
+    /// far it got.
+    pub fn window_title(&self, focused: bool) -> String {
+        let mut title = String::new();
+        if !focused && let Some(progress) = self.jobs.summary() {
+            title.push_str(&progress);
+            title.push_str(" · ");
+        }
+        if let Some(name) = self.dataset.dataset.as_ref().and_then(|d| d.root.file_name()) {
+            title.push_str(&name.to_string_lossy());
+            if self.dataset.has_unsaved_changes() {
+                title.push_str(" *");
+            }
+            title.push_str(" — ");
+        }
+        title.push_str("facestudio");
+        title
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let focused = ctx.input(|i| i.viewport().focused.unwrap_or(true));
+        let title = self.window_title(focused);
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
+
+    /// The title the window shows now.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    fn start_ui(&mut self, ui: &mut egui::Ui) {
+        let action = self.start.ui(ui, &self.recent, &mut self.detect.model_path, &mut self.detect.preset);
+        let ctx = ui.ctx().clone();
+        match action {
+            Some(StartAction::ChooseDataset) => self.dialog(&ctx, Dialog::Dataset),
+            Some(StartAction::ChoosePhotos) => self.dialog(&ctx, Dialog::Photos),
+            Some(StartAction::ChooseSynthFolder) => self.dialog(&ctx, Dialog::SynthFolder),
+            Some(StartAction::OpenDataset(path)) => self.open_paths(&ctx, &[path]),
+            Some(StartAction::LoadModel) => {
+                self.detect.load_model(&ctx);
+                self.tab = Tab::Detect;
+            }
+            None => {}
+        }
     }
 
     /// Draws the whole window.
@@ -255,6 +335,7 @@ impl Studio {
             });
         });
         egui::CentralPanel::default().show(ui, |ui| match self.tab {
+            Tab::Start => self.start_ui(ui),
             Tab::Dataset => self.dataset.ui(ui),
             Tab::Train => self.train.ui(ui),
             Tab::Evaluate => self.evaluate.ui(ui),
@@ -263,17 +344,19 @@ impl Studio {
         // Whatever the tab: the question belongs to the dataset just opened, not to its panel.
         self.dataset.recovery_offer_ui(&ctx);
         self.confirm(&ctx);
+        // Last: what this frame's clicks (a save, an edit) changed shows in this frame's title.
+        self.update_title(&ctx);
     }
 
     fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.menu_button("File", |ui| {
-                if ui.button("Open dataset…").clicked() {
-                    self.dialog(ui.ctx(), false);
+                if ui.add(egui::Button::new("Open dataset…").shortcut_text("Ctrl+O")).clicked() {
+                    self.dialog(ui.ctx(), Dialog::Dataset);
                     ui.close();
                 }
                 if ui.button("Open photos…").clicked() {
-                    self.dialog(ui.ctx(), true);
+                    self.dialog(ui.ctx(), Dialog::Photos);
                     ui.close();
                 }
                 ui.menu_button("Recent datasets", |ui| {

@@ -1,118 +1,29 @@
-//! The Train panel: a form for a run, Start / Pause / Resume / Stop, and live charts of every
-//! loss term per stage, the learning rate, images/s and validation AP. Past runs (from the CLI
-//! too) are read from their `metrics.jsonl`, followed as it grows, and can be overlaid.
+//! The Train panel: the run form ([`TrainForm`]: defaults that fit the device, an estimate of
+//! the time per epoch before Start, warnings), Start / Pause / Resume / Stop, and live charts
+//! (`train_charts`) of every loss term per stage, the learning rate, images/s and validation AP.
+//! Past runs (from the CLI too) are read from their `metrics.jsonl`, followed as they grow, can
+//! be renamed and overlaid.
 
+use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::TryRecvError;
-use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::jobs::{Jobs, Task};
 use super::notices::Notices;
-use super::widgets::{choice_ui, device_choice_ui, names, optional_names};
-use crate::model::{DeviceChoice, DeviceSet, PRESETS};
+use super::train_charts::{ChartRun, ChartSettings, LossLine, charts_ui, loss_lines, read_config_rows, side_list_ui};
+pub use super::train_form::TrainForm;
+use super::train_form::{DataSummary, DeviceClass, estimate_text, format_duration};
+use crate::model::adapters;
 use crate::train::{
-    ABLATION, Control, LOSS_SETUPS, RunCurves, RunFile, RunFolder, SCHEDULES, StudyConfig, StudyEvent, StudyHooks,
-    TrainConfig, TrainError, TrainEvent, TrainerHandle, run_study, spawn,
+    ABLATION, Control, RunCurves, RunFile, RunFolder, StepEstimate, StudyConfig, StudyEvent, StudyHooks, TrainConfig,
+    TrainError, TrainEvent, TrainerHandle, WARM_UP_STEPS, estimate_step_seconds, run_study, spawn,
 };
 
-/// The run form: the fields of a [`TrainConfig`] the studio lets one change, as the widgets
-/// edit them (paths and devices as text). Its defaults are `TrainConfig`'s, like the CLI's.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-pub struct TrainForm {
-    pub data: String,
-    pub preset: String,
-    pub epochs: u32,
-    pub batch: usize,
-    pub image_size: u32,
-    pub lr_schedule: String,
-    pub device: String,
-    pub backbone_weights: String,
-    pub out: String,
-    pub val_every: u32,
-    /// 0: no limit.
-    pub max_steps: u64,
-    /// A named loss setup; `None`: the default (Pytorch_Retinaface's).
-    pub loss: Option<String>,
-    /// The ResNet's width (1: the preset as it is; less: a narrowed CPU-sized trial).
-    pub width: f32,
-    pub resume: bool,
-    /// What the form does not show (seed, workers, variance, optimiser, augmentation), kept from
-    /// the config it was made from.
-    pub base: TrainConfig,
-}
-
-impl Default for TrainForm {
-    fn default() -> Self {
-        TrainForm::from_config(&TrainConfig::default())
-    }
-}
-
-impl TrainForm {
-    pub fn from_config(config: &TrainConfig) -> TrainForm {
-        let path = |p: &Path| p.display().to_string();
-        TrainForm {
-            data: path(&config.data),
-            preset: config.preset.clone(),
-            epochs: config.epochs,
-            batch: config.batch,
-            image_size: config.image_size,
-            lr_schedule: config.lr_schedule.clone(),
-            device: config.device.to_string(),
-            backbone_weights: config.backbone_weights.as_deref().map(path).unwrap_or_default(),
-            out: path(&config.out),
-            val_every: config.val_every,
-            max_steps: config.max_steps.unwrap_or(0),
-            loss: config.loss.clone(),
-            width: config.width.unwrap_or(1.0),
-            resume: false,
-            base: config.clone(),
-        }
-    }
-
-    /// The run this form describes (every field not on the form at its default), checked.
-    pub fn config(&self) -> Result<TrainConfig, String> {
-        let device: DeviceSet = self.device.parse().map_err(|e| format!("device {:?}: {e}", self.device))?;
-        let weights = self.backbone_weights.trim();
-        let config = TrainConfig {
-            data: PathBuf::from(self.data.trim()),
-            preset: self.preset.clone(),
-            width: (self.width < 1.0).then_some(self.width),
-            out: PathBuf::from(self.out.trim()),
-            epochs: self.epochs,
-            batch: self.batch,
-            image_size: self.image_size,
-            lr_schedule: self.lr_schedule.clone(),
-            device,
-            backbone_weights: (!weights.is_empty()).then(|| PathBuf::from(weights)),
-            max_steps: (self.max_steps > 0).then_some(self.max_steps),
-            loss: self.loss.clone(),
-            val_every: self.val_every,
-            ..self.base.clone()
-        };
-        config.validate().map_err(|e| e.to_string())?;
-        Ok(config)
-    }
-
-    /// Why this form's start is likely to disappoint, if it is: a full-width ResNet preset
-    /// without ImageNet weights learns slowly from scratch.
-    pub fn warning(&self) -> Option<String> {
-        let config = crate::model::RetinaFaceConfig::preset(&self.preset).ok()?;
-        let full_resnet = matches!(config.backbone, crate::model::BackboneConfig::ResNet { width, .. } if width >= 1.0)
-            && self.width >= 1.0;
-        (full_resnet && self.backbone_weights.trim().is_empty()).then(|| {
-            format!(
-                "{} trains its ResNet from scratch: expect slow learning (the report and the paper start from \
-                 ImageNet). Give Backbone weights: torchvision's resnet50 ImageNet weights \
-                 (torchvision.models.resnet50(weights=\"IMAGENET1K_V1\"), saved with torch.save) or any \
-                 torchvision-layout ResNet .pth.",
-                self.preset
-            )
-        })
-    }
-}
+/// Steps the estimate times (after its warm-up): the median of three shrugs off one slow step.
+const ESTIMATE_STEPS: usize = 3;
 
 pub struct TrainPanel {
     notices: Notices,
@@ -126,10 +37,21 @@ pub struct TrainPanel {
     last_scan: Option<Instant>,
     jobs: Jobs,
     study: Option<Task<Result<PathBuf, TrainError>>>,
+    /// Smoothing, the log axis and the series switched off.
+    pub charts: ChartSettings,
+    /// The device class the form's defaults last followed (`None` before the first frame).
+    defaults_for: Option<DeviceClass>,
+    /// The dataset the form names, as last read: its path and what it holds.
+    data: Option<(String, Result<DataSummary, String>)>,
+    data_task: Option<(String, Task<Result<DataSummary, String>>)>,
+    /// The last estimate and the config it timed (the form may have changed since).
+    estimate: Option<(TrainConfig, Result<StepEstimate, String>)>,
+    estimate_task: Option<(TrainConfig, Task<Result<StepEstimate, TrainError>>)>,
+    /// The run being renamed: its folder and the name as typed.
+    renaming: Option<(PathBuf, String)>,
+    /// Each run folder's `config.json` as rows, read once.
+    configs: HashMap<PathBuf, Vec<(String, String)>>,
 }
-
-/// Points drawn per series; longer series are thinned so a long run stays cheap to draw.
-const MAX_PLOT_POINTS: usize = 1500;
 
 impl TrainPanel {
     pub fn new(notices: Notices, jobs: Jobs) -> TrainPanel {
@@ -144,6 +66,14 @@ impl TrainPanel {
             last_scan: None,
             jobs,
             study: None,
+            charts: ChartSettings::default(),
+            defaults_for: None,
+            data: None,
+            data_task: None,
+            estimate: None,
+            estimate_task: None,
+            renaming: None,
+            configs: HashMap::new(),
         }
     }
 
@@ -179,6 +109,63 @@ impl TrainPanel {
                 Control::Stop => {}
             }
         }
+    }
+
+    /// Times a few training steps of the form's run on its device in a job (cancellable in the
+    /// status bar); the result shows under the form.
+    pub fn start_estimate(&mut self, ctx: &egui::Context) {
+        if self.estimate_task.is_some() || self.trainer.is_some() {
+            return;
+        }
+        let config = match self.form.config() {
+            Ok(config) => config,
+            Err(err) => return self.notices.error(format!("Cannot estimate: {err}")),
+        };
+        let devices: Vec<String> = config.device.devices().iter().map(|d| d.describe()).collect();
+        let label = format!("Timing {ESTIMATE_STEPS} steps of {} on {}", config.preset, devices.join(", "));
+        let timed = config.clone();
+        let task = self.jobs.spawn(label, ctx, move |progress| {
+            progress.set_total(WARM_UP_STEPS + ESTIMATE_STEPS);
+            estimate_step_seconds(&timed, ESTIMATE_STEPS, |_| {
+                progress.advance();
+                if progress.is_cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })
+        });
+        self.estimate_task = Some((config, task));
+    }
+
+    /// The last estimate, when it succeeded.
+    pub fn estimate(&self) -> Option<&StepEstimate> {
+        self.estimate.as_ref().and_then(|(_, result)| result.as_ref().ok())
+    }
+
+    pub fn is_estimating(&self) -> bool {
+        self.estimate_task.is_some()
+    }
+
+    /// What the form's dataset holds, once it has been read.
+    pub fn dataset_summary(&self) -> Option<&Result<DataSummary, String>> {
+        self.data.as_ref().filter(|(path, _)| path == self.form.data.trim()).map(|(_, result)| result)
+    }
+
+    /// What the form warns about, with what its dataset holds once it has been read.
+    pub fn warnings(&self) -> Vec<String> {
+        self.form.warnings(self.dataset_summary())
+    }
+
+    /// Reads the form's dataset in a job when it names another folder than the one read last.
+    fn read_data(&mut self, ctx: &egui::Context) {
+        let path = self.form.data.trim().to_string();
+        let known = |p: Option<&String>| p.is_some_and(|p| *p == path);
+        if path.is_empty()
+            || known(self.data.as_ref().map(|(p, _)| p))
+            || known(self.data_task.as_ref().map(|(p, _)| p))
+        {
+            return;
+        }
+        let folder = PathBuf::from(&path);
+        let task = self.jobs.spawn(format!("Reading {path}"), ctx, move |_| DataSummary::read(&folder));
+        self.data_task = Some((path, task));
     }
 
     /// Starts the report's ablation study with the form's settings, in `<runs folder>/ablation`
@@ -221,7 +208,8 @@ impl TrainPanel {
         }));
     }
 
-    /// Drains the trainer's events and follows the run files; cheap enough for every frame.
+    /// Drains the trainer's events, collects finished jobs and follows the run files; cheap
+    /// enough for every frame.
     pub fn logic(&mut self, ctx: &egui::Context) {
         if let Some(task) = &self.study
             && !task.is_running()
@@ -235,6 +223,23 @@ impl TrainPanel {
                 None => self.notices.error("Ablation study: the study thread ended unexpectedly"),
             }
             self.study = None;
+        }
+        if let Some((config, task)) = self.estimate_task.take_if(|(_, task)| !task.is_running()) {
+            match task.poll() {
+                Some(Ok(estimate)) => {
+                    for notice in &estimate.notices {
+                        self.notices.info(format!("Estimate: {notice}"));
+                    }
+                    self.estimate = Some((config, Ok(estimate)));
+                }
+                Some(Err(TrainError::Cancelled)) => {}
+                Some(Err(err)) => self.estimate = Some((config, Err(err.to_string()))),
+                None => self.estimate = Some((config, Err("the estimate's thread ended unexpectedly".into()))),
+            }
+        }
+        if let Some((path, task)) = self.data_task.take_if(|(_, task)| !task.is_running()) {
+            let result = task.poll().unwrap_or_else(|| Err("reading the dataset ended unexpectedly".into()));
+            self.data = Some((path, result));
         }
         if let Some(trainer) = &self.trainer {
             let mut ended = false;
@@ -277,8 +282,13 @@ impl TrainPanel {
         }
     }
 
-    /// Lists the run folders under `runs_dir` and reads what their metrics files gained.
+    /// Lists the run folders under `runs_dir`, reads what their metrics files gained and the
+    /// configs not read yet.
     pub fn scan_runs(&mut self) {
+        let live = self.live.as_ref().map(|(p, _)| p.clone());
+        if let Some(dir) = &live {
+            self.read_config(dir);
+        }
         let dir = PathBuf::from(self.runs_dir.trim());
         let Ok(entries) = std::fs::read_dir(&dir) else { return };
         let children = |d: &Path| -> Vec<PathBuf> {
@@ -293,16 +303,30 @@ impl TrainPanel {
         found.sort();
         for path in found {
             if !self.runs.iter().any(|r| r.dir == path) {
+                self.read_config(&path);
                 self.runs.push(RunFile::new(path));
             }
         }
-        let live = self.live.as_ref().map(|(p, _)| p.clone());
         for run in &mut self.runs {
             if live.as_deref().is_some_and(|l| same_dir(l, &run.dir)) {
                 continue;
             }
             let _ = run.refresh();
         }
+    }
+
+    fn read_config(&mut self, dir: &Path) {
+        if !self.configs.contains_key(dir)
+            && let Some(rows) = read_config_rows(dir)
+        {
+            self.configs.insert(dir.to_path_buf(), rows);
+        }
+    }
+
+    /// The loss series as the chart draws them now (smoothed, on the log axis, without the
+    /// series switched off).
+    pub fn plotted_losses(&self) -> Vec<LossLine> {
+        loss_lines(&chart_runs(self.live.as_ref(), &self.runs, &self.configs), &self.charts)
     }
 
     pub fn ui(&mut self, ui: &mut egui::Ui) {
@@ -313,72 +337,31 @@ impl TrainPanel {
                 self.runs_ui(ui);
             });
         });
-        egui::CentralPanel::default().show(ui, |ui| self.charts_ui(ui));
+        let shown = chart_runs(self.live.as_ref(), &self.runs, &self.configs);
+        if shown.is_empty() {
+            egui::CentralPanel::default().show(ui, |ui| {
+                ui.centered_and_justified(|ui| {
+                    ui.weak("Start a run, or tick past runs on the left to see their curves")
+                });
+            });
+            return;
+        }
+        egui::Panel::right("train-curves").default_size(260.0).resizable(true).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| side_list_ui(ui, &shown, &mut self.charts));
+        });
+        egui::CentralPanel::default().show(ui, |ui| charts_ui(ui, &shown, &self.charts));
     }
 
     fn form_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("New run");
         let running = self.trainer.is_some();
         ui.add_enabled_ui(!running, |ui| {
-            let f = &mut self.form;
-            egui::Grid::new("train-form-grid").num_columns(2).show(ui, |ui| {
-                let label = ui.label("Dataset");
-                ui.text_edit_singleline(&mut f.data).labelled_by(label.id);
-                ui.end_row();
-                ui.label("Preset");
-                choice_ui(ui, egui::ComboBox::from_id_salt("preset"), &mut f.preset, names(&PRESETS));
-                ui.end_row();
-                ui.label("Epochs");
-                ui.add(egui::DragValue::new(&mut f.epochs).range(1..=1000));
-                ui.end_row();
-                ui.label("Batch");
-                ui.add(egui::DragValue::new(&mut f.batch).range(1..=256));
-                ui.end_row();
-                ui.label("Image size");
-                ui.add(egui::DragValue::new(&mut f.image_size).range(32..=2048).suffix(" px"));
-                ui.end_row();
-                ui.label("LR schedule");
-                choice_ui(ui, egui::ComboBox::from_id_salt("schedule"), &mut f.lr_schedule, names(&SCHEDULES));
-                ui.end_row();
-                let label = ui.label("Device");
-                let mut first = first_device(&f.device);
-                let before = first;
-                device_choice_ui(ui, "train-device", &mut first).labelled_by(label.id);
-                if first != before {
-                    f.device = with_first_device(&f.device, first);
-                }
-                ui.end_row();
-                let label = ui.label("All devices");
-                ui.text_edit_singleline(&mut f.device).labelled_by(label.id).on_hover_text(
-                    "auto, cpu, wgpu[:N], vulkan[:N], metal, dx12[:N] or cuda[:N]; several, comma-separated, \
-                     train data-parallel (the first is the main device)",
-                );
-                ui.end_row();
-                let label = ui.label("Backbone weights");
-                ui.add(egui::TextEdit::singleline(&mut f.backbone_weights).hint_text("optional ImageNet .pth"))
-                    .labelled_by(label.id);
-                ui.end_row();
-                let label = ui.label("Output folder");
-                ui.text_edit_singleline(&mut f.out).labelled_by(label.id);
-                ui.end_row();
-                ui.label("Loss setup");
-                let loss_names = optional_names("default (pytorch-retinaface)", &LOSS_SETUPS);
-                choice_ui(ui, egui::ComboBox::from_id_salt("loss"), &mut f.loss, loss_names);
-                ui.end_row();
-                ui.label("Validate every");
-                ui.add(egui::DragValue::new(&mut f.val_every).range(0..=100).suffix(" epochs"));
-                ui.end_row();
-                ui.label("Max steps");
-                ui.add(egui::DragValue::new(&mut f.max_steps).range(0..=100_000_000)).on_hover_text("0: no limit");
-                ui.end_row();
-                ui.label("Network width");
-                ui.add(egui::DragValue::new(&mut f.width).range(0.05..=1.0).speed(0.01)).on_hover_text(
-                    "1: the preset as it is; less narrows its ResNet (and FPN) for a CPU-sized trial, which then \
-                     cannot load ImageNet weights",
-                );
-                ui.end_row();
-            });
-            ui.checkbox(&mut f.resume, "Resume from the folder's last checkpoint");
+            let data_field = self.form.fields_ui(ui);
+            if !data_field.has_focus() {
+                self.read_data(ui.ctx());
+            }
+            self.defaults_ui(ui);
+            self.form.resume_ui(ui);
         });
         ui.horizontal(|ui| {
             if ui.add_enabled(!running, egui::Button::new("Start")).clicked() {
@@ -393,9 +376,21 @@ impl TrainPanel {
             if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
                 self.control(Control::Stop);
             }
+            let estimate = egui::Button::new("Estimate");
+            if ui
+                .add_enabled(!running && self.estimate_task.is_none(), estimate)
+                .on_hover_text("Time a warm-up step and three real steps of this run on its device, before starting it")
+                .clicked()
+            {
+                self.start_estimate(ui.ctx());
+            }
+            if self.estimate_task.is_some() {
+                ui.spinner();
+            }
         });
-        // Below the buttons, so that the buttons do not move when the warning comes and goes.
-        if let Some(warning) = self.form.warning() {
+        self.estimate_ui(ui);
+        // Below the buttons, so that the buttons do not move when a warning comes and goes.
+        for warning in self.warnings() {
             ui.colored_label(ui.visuals().warn_fg_color, format!("Warning: {warning}"));
         }
         let study_hint = "Train the report's four variants and paper-r50 with this form's settings into \
@@ -414,9 +409,49 @@ impl TrainPanel {
                 ui.label(format!("Training on {}", curves.devices.join(", ")));
             }
             if let Some(fraction) = curves.fraction() {
-                let eta = format_duration(curves.eta_s);
+                let eta = format_duration(f64::from(curves.eta_s));
                 let text = format!("epoch {}/{}, step {}, ETA {eta}", curves.epoch, curves.epochs, curves.last_step);
                 ui.add(egui::ProgressBar::new(fraction).text(text));
+            }
+        }
+    }
+
+    /// The preset, image size and batch follow the device's class while the user has not edited
+    /// them (on the first frame too: the form proposes what fits this machine); otherwise a
+    /// button offers them.
+    fn defaults_ui(&mut self, ui: &mut egui::Ui) {
+        let class = self.form.device_class(adapters());
+        let defaults = class.defaults();
+        if self.defaults_for != Some(class) {
+            // Said when the user's device change moved them, not when the first frame proposes.
+            if self.form.follow_device(class) && self.defaults_for.is_some() {
+                self.notices
+                    .info(format!("Preset, image size and batch set to {defaults}, what fits {}", class.name()));
+            }
+            self.defaults_for = Some(class);
+        }
+        if self.form.has_defaults(defaults) {
+            ui.weak(format!("Preset, image size and batch: the defaults for {} ({defaults})", class.name()));
+        } else if ui
+            .button("Use defaults for this device")
+            .on_hover_text(format!("{defaults}: what fits {}", class.name()))
+            .clicked()
+        {
+            self.form.apply_defaults(defaults);
+        }
+    }
+
+    fn estimate_ui(&self, ui: &mut egui::Ui) {
+        let Some((config, result)) = &self.estimate else { return };
+        match result {
+            Ok(estimate) => {
+                ui.label(estimate_text(estimate));
+                if self.form.config().ok().as_ref() != Some(config) {
+                    ui.weak("(timed before the form changed: estimate again)");
+                }
+            }
+            Err(err) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Estimate failed: {err}"));
             }
         }
     }
@@ -433,7 +468,24 @@ impl TrainPanel {
         if self.runs.is_empty() {
             ui.weak("No runs with a metrics.jsonl in this folder yet");
         }
+        let mut rename = None;
         for run in &mut self.runs {
+            if let Some((dir, typed)) = &mut self.renaming
+                && *dir == run.dir
+            {
+                ui.horizontal(|ui| {
+                    let label = ui.label("New name");
+                    let field = ui.text_edit_singleline(typed).labelled_by(label.id);
+                    let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                    if ui.button("Save name").clicked() || entered {
+                        rename = Some(true);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        rename = Some(false);
+                    }
+                });
+                continue;
+            }
             let name = run.name();
             let c = &run.curves;
             let last_ap = c.ap.values().filter_map(|v| v.last()).map(|p| format!("{:.3}", p[1])).collect::<Vec<_>>();
@@ -443,143 +495,54 @@ impl TrainPanel {
                 c.status,
                 if last_ap.is_empty() { String::new() } else { format!(", AP {}", last_ap.join("/")) }
             );
-            ui.checkbox(&mut run.overlay, text).on_hover_text("Overlay this run's curves on the charts");
-        }
-    }
-
-    /// Every run shown: the live one, then the overlaid ones, each with a name prefix.
-    fn shown_runs(&self) -> Vec<(String, &RunCurves)> {
-        let mut shown = Vec::new();
-        if let Some((out, curves)) = &self.live {
-            shown.push((out.file_name().map_or("live".into(), |n| n.to_string_lossy().into_owned()), curves));
-        }
-        for run in self.runs.iter().filter(|r| r.overlay) {
-            shown.push((run.name(), &run.curves));
-        }
-        shown
-    }
-
-    fn charts_ui(&mut self, ui: &mut egui::Ui) {
-        let shown = self.shown_runs();
-        if shown.is_empty() {
-            ui.centered_and_justified(|ui| ui.weak("Start a run, or tick past runs on the left to see their curves"));
-            return;
-        }
-        let prefix = shown.len() > 1;
-        let name = |run: &str, series: &str| if prefix { format!("{run}: {series}") } else { series.to_string() };
-        let height = (ui.available_height() / 2.0 - 30.0).max(120.0);
-        ui.columns(2, |columns| {
-            columns[0].label("Loss terms per stage (by step)");
-            chart_ui(&mut columns[0], "loss", height, |plot| {
-                for (run, curves) in &shown {
-                    for (series, points) in &curves.losses {
-                        plot.line(Line::new(name(run, series), thin(points)));
-                    }
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut run.overlay, text).on_hover_text("Overlay this run's curves on the charts");
+                if ui
+                    .small_button("Rename")
+                    .on_hover_text(format!("Give {} a name of its own", run.dir.display()))
+                    .clicked()
+                {
+                    self.renaming = Some((run.dir.clone(), name));
                 }
             });
-            columns[1].label("Validation AP (by epoch)");
-            chart_ui(&mut columns[1], "ap", height, |plot| {
-                plot.set_plot_bounds_y(0.0..=1.0);
-                for (run, curves) in &shown {
-                    for (series, points) in &curves.ap {
-                        plot.line(Line::new(name(run, series), thin(points)));
-                    }
+        }
+        match (rename, self.renaming.take()) {
+            (Some(true), Some((dir, typed))) => {
+                if let Some(run) = self.runs.iter_mut().find(|r| r.dir == dir)
+                    && let Err(err) = run.rename(&typed)
+                {
+                    self.notices.error(format!("Cannot rename the run: {err}"));
                 }
-            });
-            columns[0].label("Learning rate (by step)");
-            chart_ui(&mut columns[0], "lr", height, |plot| {
-                for (run, curves) in &shown {
-                    plot.line(Line::new(name(run, "lr"), thin(&curves.lr)));
-                }
-            });
-            columns[1].label("Images/s (by step)");
-            chart_ui(&mut columns[1], "speed", height, |plot| {
-                for (run, curves) in &shown {
-                    plot.line(Line::new(name(run, "images/s"), thin(&curves.images_per_s)));
-                }
-            });
-        });
+            }
+            (None, renaming) => self.renaming = renaming,
+            (Some(false), _) | (Some(true), None) => {}
+        }
     }
 }
 
-fn chart_ui(ui: &mut egui::Ui, id: &str, height: f32, build: impl FnOnce(&mut egui_plot::PlotUi<'_>)) {
-    Plot::new(id).height(height).legend(Legend::default()).show(ui, build);
-}
-
-/// At most `MAX_PLOT_POINTS` points, evenly spaced, always keeping the last one.
-fn thin(points: &[[f64; 2]]) -> PlotPoints<'static> {
-    if points.len() <= MAX_PLOT_POINTS {
-        return PlotPoints::new(points.to_vec());
+/// Every run shown: the live one, then the overlaid ones, with their names and configs.
+fn chart_runs<'a>(
+    live: Option<&'a (PathBuf, RunCurves)>,
+    runs: &'a [RunFile],
+    configs: &'a HashMap<PathBuf, Vec<(String, String)>>,
+) -> Vec<ChartRun<'a>> {
+    let config = |dir: &Path| configs.get(dir).map(Vec::as_slice);
+    let mut shown = Vec::new();
+    if let Some((out, curves)) = live {
+        let listed = runs.iter().find(|r| r.dir == *out);
+        let name = listed
+            .map_or_else(|| out.file_name().map_or("live".into(), |n| n.to_string_lossy().into_owned()), RunFile::name);
+        shown.push(ChartRun::new(out, name, curves, config(out)));
     }
-    let step = points.len().div_ceil(MAX_PLOT_POINTS);
-    let mut kept: Vec<[f64; 2]> = points.iter().step_by(step).copied().collect();
-    if let Some(last) = points.last()
-        && kept.last() != Some(last)
-    {
-        kept.push(*last);
+    for run in runs.iter().filter(|r| r.overlay) {
+        shown.push(ChartRun::new(&run.dir, run.name(), &run.curves, config(&run.dir)));
     }
-    PlotPoints::new(kept)
-}
-
-/// The first device of a device list as typed (`auto` when it does not parse yet).
-fn first_device(devices: &str) -> DeviceChoice {
-    devices.split(',').next().and_then(|d| d.trim().parse().ok()).unwrap_or_default()
-}
-
-/// The device list with its first device replaced by `first` (the others kept as typed).
-fn with_first_device(devices: &str, first: DeviceChoice) -> String {
-    let rest = devices.split(',').skip(1).map(str::trim).filter(|d| !d.is_empty());
-    std::iter::once(first.to_string()).chain(rest.map(String::from)).collect::<Vec<_>>().join(",")
+    shown
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
-    }
-}
-
-fn format_duration(seconds: f32) -> String {
-    if !seconds.is_finite() || seconds <= 0.0 {
-        return "—".into();
-    }
-    let s = seconds.round() as u64;
-    if s >= 3600 { format!("{}h{:02}m", s / 3600, (s % 3600) / 60) } else { format!("{}m{:02}s", s / 60, s % 60) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_series_are_thinned_keeping_the_last_point() {
-        let points: Vec<[f64; 2]> = (0..10_001).map(|i| [i as f64, 0.0]).collect();
-        let thinned = thin(&points);
-        let pts = thinned.points();
-        assert!(pts.len() <= MAX_PLOT_POINTS + 1);
-        assert_eq!(pts.last().unwrap().x, 10_000.0);
-    }
-
-    #[test]
-    fn the_form_starts_from_the_configs_defaults_and_round_trips() {
-        let form = TrainForm::default();
-        let defaults = TrainConfig::default();
-        assert_eq!((form.epochs, form.batch, form.image_size), (defaults.epochs, defaults.batch, defaults.image_size));
-        let form = TrainForm { data: "data".into(), ..form };
-        assert_eq!(form.config().unwrap(), TrainConfig { data: "data".into(), ..defaults });
-        // Every setting survives the form, those it does not show (the seed) too.
-        let trial = TrainConfig { workers: 3, ..TrainConfig::trial("data", "runs/t") };
-        assert_eq!(TrainForm::from_config(&trial).config().unwrap(), trial);
-        let bad = TrainForm { image_size: 100, ..form };
-        assert!(bad.config().unwrap_err().contains("image_size"), "checked before the start");
-    }
-
-    #[test]
-    fn the_device_combo_replaces_the_first_device_only() {
-        assert_eq!(TrainForm::default().device, "auto");
-        assert_eq!(first_device("vulkan:1, cpu"), DeviceChoice::Vulkan(Some(1)));
-        assert_eq!(first_device("tp"), DeviceChoice::Auto, "a half-typed name");
-        assert_eq!(with_first_device("vulkan:1, vulkan:2", DeviceChoice::Cpu), "cpu,vulkan:2");
-        assert_eq!(with_first_device("", DeviceChoice::Vulkan(Some(0))), "vulkan:0");
     }
 }

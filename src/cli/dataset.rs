@@ -1,13 +1,14 @@
-//! `facestudio dataset stats|check|synth|prelabel|review`.
+//! `facestudio dataset stats|check|synth|prelabel|review|export|import`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use facestudio::dataset::interchange::{InterchangeFormat, export_split, read_annotations, write_official_split};
 use facestudio::dataset::stats::{DatasetStats, SIZE_BINS};
 use facestudio::dataset::synth::{SynthConfig, generate};
-use facestudio::dataset::{Dataset, LoadReport, Severity};
+use facestudio::dataset::{Dataset, LoadReport, Severity, SplitKind};
 
 #[derive(Subcommand, Debug)]
 pub enum DatasetCommand {
@@ -44,6 +45,44 @@ pub enum DatasetCommand {
     /// face no prediction ≥ 0.3 covers), box_mismatch (matched, IoU < 0.7), landmark_mismatch
     /// (matched, mean point error over √(box area) > 0.15).
     Review(super::annotate::ReviewArgs),
+    /// Writes a split's faces for other tools: COCO keypoints JSON (--out FILE), CVAT for images
+    /// 1.1 XML (--out FILE) or a YOLO-face folder (--out DIR: images/<split>/, labels/<split>/,
+    /// <split>.txt). Says what the format cannot carry (YOLO-face: attributes, invalid flags,
+    /// landmark flags, scores).
+    Export {
+        /// The dataset folder.
+        root: PathBuf,
+        /// coco, cvat or yolo-face.
+        #[arg(long)]
+        format: InterchangeFormat,
+        #[arg(long, default_value = "train")]
+        split: SplitKind,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Reads COCO keypoints JSON, CVAT for images 1.1 XML or YOLO-face labels into a dataset
+    /// folder in the official layout (WIDER_<split>/images, the split file and label.txt); the
+    /// images are hard-linked (or copied) from --images. A split that already has annotation
+    /// files is refused without --force.
+    Import {
+        /// The COCO or CVAT file; for yolo-face the list file, or the folder holding <split>.txt
+        /// (without one, every image under --images is read).
+        input: PathBuf,
+        /// coco, cvat or yolo-face.
+        #[arg(long)]
+        format: InterchangeFormat,
+        /// The folder the image paths of the annotations are relative to.
+        #[arg(long)]
+        images: PathBuf,
+        /// The dataset folder to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "train")]
+        split: SplitKind,
+        /// Write over the split's annotation files (keeping .bak copies) and images that differ.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
@@ -75,6 +114,36 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
         }
         DatasetCommand::Prelabel(args) => super::annotate::prelabel_run(args),
         DatasetCommand::Review(args) => super::annotate::review_run(args),
+        DatasetCommand::Export { root, format, split, out } => {
+            let (dataset, report) =
+                Dataset::open(&root).with_context(|| format!("cannot open the dataset in {}", root.display()))?;
+            print_warnings(&report);
+            let split_data =
+                dataset.split(split).with_context(|| format!("{} has no {} split", root.display(), split.name()))?;
+            let summary = export_split(split_data, format, &out)
+                .with_context(|| format!("cannot export the {} split as {format}", split.name()))?;
+            if !summary.dropped.is_empty() {
+                eprintln!("warning: {format} cannot carry {}; they are not in the export", summary.dropped);
+            }
+            println!("wrote {} images with {} faces to {} ({format})", summary.images, summary.faces, out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        DatasetCommand::Import { input, format, images, out, split, force } => {
+            let read = read_annotations(&input, format, &images, split)
+                .with_context(|| format!("cannot import {} as {format}", input.display()))?;
+            let summary = write_official_split(&out, split, &images, read, force)
+                .with_context(|| format!("cannot write the {} split into {}", split.name(), out.display()))?;
+            println!(
+                "imported {} images with {} faces into the {} split of {} ({} image(s) linked or copied, {} annotation file(s) written)",
+                summary.images,
+                summary.faces,
+                split.name(),
+                out.display(),
+                summary.images_placed,
+                summary.files.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         DatasetCommand::Synth { out, images, seed, force } => {
             let summary = generate(&out, &SynthConfig { overwrite: force, ..SynthConfig::new(images, seed) })?;
             println!("wrote {} images with {} faces to {}", summary.images, summary.faces, summary.root.display());

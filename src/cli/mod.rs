@@ -5,6 +5,7 @@ mod dataset;
 mod detect;
 mod devices;
 mod eval;
+mod export;
 mod import;
 mod study;
 mod train;
@@ -46,6 +47,8 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Convert a PyTorch checkpoint into a facestudio model file.
     Import(import::ImportArgs),
+    /// Write a model for other tools: ONNX, a PyTorch checkpoint (.pth) or safetensors.
+    Export(export::ExportArgs),
     /// Train RetinaFace (background thread, checkpoints every epoch, --resume after a kill).
     Train(train::TrainArgs),
     /// Studies made of several trainings: `study ablation` is the report's Table 2.
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Detect(args)) => detect::detect(args),
         Some(Command::Import(args)) => import::run(args),
+        Some(Command::Export(args)) => export::run(args),
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Study(command)) => study::run(command),
         Some(Command::Devices) => devices::run(),

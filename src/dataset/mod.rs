@@ -6,6 +6,7 @@ pub mod augment;
 mod error;
 mod face;
 mod file_list;
+pub mod interchange;
 mod label_txt;
 mod layout;
 mod merge;

@@ -168,6 +168,24 @@ pub const PRESETS: [&str; 9] = [
     "tiny",
 ];
 
+/// One line per preset, for the pickers that offer them: what the network is and what it is for.
+pub fn preset_summary(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "seed-baseline" => "ResNet-50, FPN P2–P6, no context module: the report's baseline",
+        "seed-context" => "ResNet-50 + SSH context, no landmark head: the report's context ablation",
+        "seed-context-landmarks" => "ResNet-50 + context + five-point landmarks, one head stage",
+        "seed-full" => "the report's RetinaFace: ResNet-50, context, landmarks, two-stage cascade (a GPU to train)",
+        "paper-r50" => "seed-full with deformable context convolutions, as the paper describes it",
+        "pytorch-retinaface-r50" => "Pytorch_Retinaface's ResNet-50 (P3–P5): loads its Resnet50_Final.pth",
+        "pytorch-retinaface-mnet" => {
+            "Pytorch_Retinaface's MobileNet0.25 (leaky ReLU): loads its mobilenet0.25_Final.pth"
+        }
+        "fd1mb-mnet" => "Face-Detector-1MB's MobileNet0.25 (ReLU, its anchors): fast on a CPU",
+        "tiny" => "a small ResNet-18×0.25 with every head: trains in minutes on a CPU, for trying things",
+        _ => return None,
+    })
+}
+
 impl RetinaFaceConfig {
     /// The presets of DESIGN.md.
     pub fn preset(name: &str) -> Result<RetinaFaceConfig, ConfigError> {
@@ -302,6 +320,14 @@ mod tests {
             let json = serde_json::to_string(&config).unwrap();
             assert_eq!(serde_json::from_str::<RetinaFaceConfig>(&json).unwrap(), config, "{name}");
         }
+    }
+
+    #[test]
+    fn every_preset_has_a_summary_and_nothing_else_does() {
+        for name in PRESETS {
+            assert!(preset_summary(name).is_some_and(|s| !s.is_empty()), "{name}");
+        }
+        assert_eq!(preset_summary("resnet-1000"), None);
     }
 
     #[test]

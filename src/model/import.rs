@@ -24,7 +24,8 @@ pub enum ImportError {
 }
 
 /// Renames from PyTorch names to this crate's module paths, applied in order (regex → replacement).
-fn pytorch_retinaface_rules(config: &RetinaFaceConfig) -> Vec<(String, String)> {
+/// `export` runs them backwards to write checkpoints under the same names.
+pub(super) fn pytorch_retinaface_rules(config: &RetinaFaceConfig) -> Vec<(String, String)> {
     let mut rules: Vec<(String, String)> = vec![
         // nn.DataParallel checkpoints prefix every name with `module.`.
         (r"^module\.".into(), String::new()),
@@ -198,9 +199,15 @@ fn shown<S: AsRef<str>>(names: &[S], separator: &str) -> String {
     text
 }
 
+/// Whether Pytorch_Retinaface / Face-Detector-1MB have this network's layout (P3–P5, plain SSH,
+/// one head stage): only then do their checkpoints import, and `export` write them.
+pub(super) fn has_pytorch_layout(config: &RetinaFaceConfig) -> bool {
+    config.fpn.levels == FpnLevels::P3ToP5 && config.context.ssh && !config.context.deformable && !config.cascade
+}
+
 /// Builds the network of `config` and loads a whole Pytorch_Retinaface-family checkpoint into it.
 pub fn import_checkpoint(path: &Path, config: &RetinaFaceConfig, device: &Device) -> Result<RetinaFace, ImportError> {
-    if config.fpn.levels != FpnLevels::P3ToP5 || !config.context.ssh || config.context.deformable || config.cascade {
+    if !has_pytorch_layout(config) {
         return Err(ImportError::Unsupported {
             path: path.to_path_buf(),
             what: "pyramid/context/cascade layout (Pytorch_Retinaface checkpoints are P3–P5, plain SSH, one head stage)",

@@ -5,6 +5,7 @@ mod backbone;
 mod config;
 mod context;
 mod device;
+pub mod export;
 mod file;
 mod fpn;
 mod heads;
@@ -16,7 +17,7 @@ mod norm_stats;
 
 pub use config::{
     Activation, BackboneConfig, ChannelOrder, ConfigError, ContextConfig, FpnConfig, FpnLevels, InputNormalization,
-    PRESETS, ResNetDepth, RetinaFaceConfig,
+    PRESETS, ResNetDepth, RetinaFaceConfig, preset_summary,
 };
 pub use device::{
     AdapterInfo, AdapterKind, DEVICE_NAMES, DeviceChoice, DeviceError, DeviceSet, GpuApi, OpenedDevice, adapters, best,

@@ -1,9 +1,11 @@
 //! Training: the run's config, anchor assignment, the OHEM multi-task loss, learning-rate
-//! schedules, SGD, data loading, the background trainer and the run folder it writes.
+//! schedules, SGD, data loading, the background trainer and the run folder it writes, and the
+//! timing of a few steps before a run starts.
 
 mod assign;
 mod config;
 mod error;
+mod estimate;
 mod loader;
 mod loss;
 mod parallel;
@@ -20,6 +22,7 @@ pub use assign::{
 };
 pub use config::{MIN_IMAGE_SIZE, OptimizerConfig, TrainConfig, default_workers};
 pub use error::{MAX_BAD_STEPS, TrainError};
+pub use estimate::{StepEstimate, WARM_UP_STEPS, estimate_step_seconds};
 pub use loader::{EpochLoader, LoaderPlan, TrainImage};
 pub use loss::{LossConfig, LossMasks, StageLoss, multibox_loss};
 pub use parallel::{Replicas, StepOutput};

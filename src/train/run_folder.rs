@@ -1,8 +1,9 @@
 //! The run folder's format, read and written only here: `config.json` (the [`TrainConfig`]),
 //! `metrics.jsonl` (one [`TrainEvent`] per line, appended as they happen), `state.json` (the
-//! [`RunState`] of the last checkpoint), `checkpoint-<step>/` (model + optimiser) and `model.bpk`
-//! (the final model). The trainer writes it; the CLI, the Train panel and studies read it back,
-//! also while it grows ([`RunFile`]).
+//! [`RunState`] of the last checkpoint), `checkpoint-<step>/` (model + optimiser), `model.bpk`
+//! (the final model) and `name.txt` (the name the studio shows, when the run was renamed). The
+//! trainer writes it; the CLI, the Train panel and studies read it back, also while it grows
+//! ([`RunFile`]).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -132,6 +133,14 @@ impl RunState {
 /// The largest checkpoint part read back (`optimizer.bin`: twice a ResNet50's weights, ~220 MB).
 const MAX_CHECKPOINT_PART_BYTES: u64 = 4 << 30;
 
+/// The largest `name.txt` read back: a name is a few words.
+const MAX_NAME_BYTES: u64 = 4096;
+
+/// The folder of the checkpoint written at `step`.
+fn checkpoint_name(step: u64) -> String {
+    format!("checkpoint-{step:08}")
+}
+
 /// `checkpoint-<digits>`: the only names `state.json` may point at, so neither a resume nor the
 /// removal of the previous checkpoint can reach outside the run folder.
 fn is_checkpoint_name(name: &str) -> bool {
@@ -166,6 +175,52 @@ impl RunFolder {
         self.dir.join("model.bpk")
     }
 
+    /// The checkpoint folder written at `step` (its `model.bpk` holds the weights of that step).
+    pub fn checkpoint_dir(&self, step: u64) -> PathBuf {
+        self.dir.join(checkpoint_name(step))
+    }
+
+    /// The model of the checkpoint written at `step`.
+    pub fn checkpoint_model_path(&self, step: u64) -> PathBuf {
+        self.checkpoint_dir(step).join("model.bpk")
+    }
+
+    /// The run's [`TrainConfig`].
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+
+    /// `name.txt`: the run's display name. Renaming never moves the folder, which configs,
+    /// `--resume` and studies name by its path.
+    pub fn name_path(&self) -> PathBuf {
+        self.dir.join("name.txt")
+    }
+
+    /// The display name the run was given, if any (its first line, trimmed).
+    pub fn read_name(&self) -> Option<String> {
+        let text = crate::fsutil::read_text_limited(&self.name_path(), MAX_NAME_BYTES).ok()?;
+        let name = text.lines().next().unwrap_or_default().trim();
+        (!name.is_empty()).then(|| name.to_string())
+    }
+
+    /// Gives the run a display name, atomically; an empty name removes it, so the folder's name
+    /// shows again.
+    pub fn write_name(&self, name: &str) -> Result<(), TrainError> {
+        let path = self.name_path();
+        let name = name.lines().next().unwrap_or_default().trim();
+        if name.is_empty() {
+            return match std::fs::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(TrainError::io("remove", &path)(err)),
+                _ => Ok(()),
+            };
+        }
+        if name.len() as u64 > MAX_NAME_BYTES {
+            let message = format!("a run's name takes at most {MAX_NAME_BYTES} bytes, got {}", name.len());
+            return Err(TrainError::Invalid { field: "name", message });
+        }
+        write_atomic(&path, name.as_bytes()).map_err(TrainError::io("write", &path))
+    }
+
     /// Whether this folder holds a run (what the Train panel lists).
     pub fn is_run(&self) -> bool {
         self.metrics_path().is_file()
@@ -179,7 +234,7 @@ impl RunFolder {
     /// Creates the folder and writes `config.json`.
     pub fn create(&self, config: &TrainConfig) -> Result<(), TrainError> {
         std::fs::create_dir_all(&self.dir).map_err(TrainError::io("create", &self.dir))?;
-        let path = self.dir.join("config.json");
+        let path = self.config_path();
         let json = serde_json::to_string_pretty(config)
             .map_err(|e| TrainError::Corrupt { path: path.clone(), message: e.to_string() })?;
         write_atomic(&path, json.as_bytes()).map_err(TrainError::io("write", &path))
@@ -254,10 +309,10 @@ impl RunFolder {
         optim: &ModuleOptimizer,
         state: &mut RunState,
     ) -> Result<PathBuf, TrainError> {
-        let name = format!("checkpoint-{:08}", state.step);
+        let name = checkpoint_name(state.step);
         let dir = self.dir.join(&name);
         std::fs::create_dir_all(&dir).map_err(TrainError::io("create", &dir))?;
-        save_model(model, &dir.join("model.bpk"))?;
+        save_model(model, &self.checkpoint_model_path(state.step))?;
         let optim_path = dir.join("optimizer.bin");
         let bytes = optim.into_bytes().map_err(|e| TrainError::Corrupt {
             path: optim_path.clone(),
@@ -408,6 +463,11 @@ pub struct RunCurves {
     pub finished: bool,
     /// What the run trains on (`TrainEvent::Started`'s devices).
     pub devices: Vec<String>,
+    /// The first step of each epoch, `(step, epoch)`, in order: which epoch a loss point is of.
+    pub epoch_starts: Vec<(u64, u32)>,
+    /// The step each epoch's validation ran at: the checkpoint of that step holds the weights
+    /// that AP was measured on.
+    pub val_steps: BTreeMap<u32, u64>,
 }
 
 impl RunCurves {
@@ -431,6 +491,9 @@ impl RunCurves {
                         self.losses.entry(format!("s{} {name}", i + 1)).or_default().push([x, value as f64]);
                     }
                 }
+                if self.epoch_starts.last().is_none_or(|&(_, e)| e != *epoch) {
+                    self.epoch_starts.push((*step, *epoch));
+                }
                 self.lr.push([x, *lr]);
                 self.images_per_s.push([x, *images_per_s as f64]);
                 self.last_step = *step;
@@ -438,7 +501,8 @@ impl RunCurves {
                 self.eta_s = *eta_s;
                 self.status = "training".into();
             }
-            TrainEvent::Val { epoch, .. } => {
+            TrainEvent::Val { epoch, step, .. } => {
+                self.val_steps.insert(*epoch, *step);
                 for (series, value) in event.val_series() {
                     self.ap.entry(series).or_default().push([*epoch as f64, value]);
                 }
@@ -464,6 +528,12 @@ impl RunCurves {
     pub fn point_count(&self) -> usize {
         self.losses.get("total").map_or(0, Vec::len)
     }
+
+    /// The epoch `step` was trained in, as the run's step events said.
+    pub fn epoch_at(&self, step: u64) -> Option<u32> {
+        let after = self.epoch_starts.partition_point(|&(first, _)| first <= step);
+        after.checked_sub(1).map(|i| self.epoch_starts[i].1)
+    }
 }
 
 /// A run folder followed through its `metrics.jsonl`, read incrementally as it grows.
@@ -473,15 +543,31 @@ pub struct RunFile {
     offset: u64,
     partial: String,
     pub overlay: bool,
+    /// The name it was given (`name.txt`), read when the run is first listed.
+    pub display_name: Option<String>,
 }
 
 impl RunFile {
     pub fn new(dir: PathBuf) -> RunFile {
-        RunFile { dir, curves: RunCurves::default(), offset: 0, partial: String::new(), overlay: false }
+        let display_name = RunFolder::new(&dir).read_name();
+        RunFile { dir, curves: RunCurves::default(), offset: 0, partial: String::new(), overlay: false, display_name }
     }
 
+    /// Its display name, else its folder's name.
     pub fn name(&self) -> String {
+        self.display_name.clone().unwrap_or_else(|| self.folder_name())
+    }
+
+    pub fn folder_name(&self) -> String {
         self.dir.file_name().map_or_else(|| self.dir.display().to_string(), |n| n.to_string_lossy().into())
+    }
+
+    /// Renames the run (written to its folder at once; empty: back to the folder's name).
+    pub fn rename(&mut self, name: &str) -> Result<(), TrainError> {
+        let folder = RunFolder::new(&self.dir);
+        folder.write_name(name)?;
+        self.display_name = folder.read_name();
+        Ok(())
     }
 
     /// Reads the lines appended since the last call.
@@ -490,7 +576,11 @@ impl RunFile {
         let len = file.metadata()?.len();
         if len < self.offset {
             // Rewritten from scratch (a new run in the same folder).
-            *self = RunFile { overlay: self.overlay, ..RunFile::new(self.dir.clone()) };
+            *self = RunFile {
+                overlay: self.overlay,
+                display_name: self.display_name.take(),
+                ..RunFile::new(self.dir.clone())
+            };
         }
         if len == self.offset {
             return Ok(());
@@ -543,6 +633,40 @@ mod tests {
         curves.push(&TrainEvent::Val { epoch: 2, step: 4, ap: vec![("all".into(), 0.5)], stages });
         assert_eq!(curves.ap["all · stage 1"], vec![[2.0, 0.4]], "with the cascade, one curve per stage");
         assert_eq!(curves.ap["all · stage 2"], vec![[2.0, 0.5]]);
+    }
+
+    #[test]
+    fn curves_know_the_epoch_of_each_step_and_the_step_of_each_validation() {
+        let mut curves = RunCurves::default();
+        for (s, in_epoch) in [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3)] {
+            let mut event = step(s);
+            if let TrainEvent::Step { epoch, .. } = &mut event {
+                *epoch = in_epoch;
+            }
+            curves.push(&event);
+        }
+        curves.push(&TrainEvent::Val { epoch: 2, step: 4, ap: vec![("all".into(), 0.5)], stages: Vec::new() });
+        assert_eq!(curves.epoch_starts, [(1, 1), (3, 2), (5, 3)]);
+        let epochs: Vec<Option<u32>> = [0, 1, 2, 3, 4, 5, 9].map(|s| curves.epoch_at(s)).to_vec();
+        assert_eq!(epochs, [None, Some(1), Some(1), Some(2), Some(2), Some(3), Some(3)]);
+        assert_eq!(curves.val_steps.get(&2), Some(&4));
+        let folder = RunFolder::new("runs/a");
+        assert_eq!(folder.checkpoint_dir(4), Path::new("runs/a/checkpoint-00000004"), "the name write_checkpoint uses");
+    }
+
+    #[test]
+    fn a_run_keeps_its_display_name_in_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = RunFile::new(dir.path().to_path_buf());
+        assert_eq!(run.display_name, None);
+        run.rename("  baseline, lr 0.01\nignored ").unwrap();
+        assert_eq!(run.name(), "baseline, lr 0.01", "one line, trimmed");
+        assert_eq!(RunFile::new(dir.path().to_path_buf()).name(), "baseline, lr 0.01", "read back by a new listing");
+        assert!(run.rename(&"x".repeat(5000)).is_err(), "a name longer than it is read back is refused");
+        assert_eq!(run.name(), "baseline, lr 0.01");
+        run.rename("").unwrap();
+        assert!(!RunFolder::new(dir.path()).name_path().exists(), "an empty name removes the file");
+        assert_eq!(run.name(), run.folder_name());
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub struct DatasetPanel {
 }
 
 /// Every shortcut of the panel, as the overlay lists them.
-const SHORTCUTS: [(&str, &str); 20] = [
+const SHORTCUTS: [(&str, &str); 21] = [
     ("Down, Right, Page Down", "next image in the list"),
     ("Up, Left, Page Up", "previous image in the list"),
     ("Home / End", "first / last image in the list"),
@@ -104,6 +104,7 @@ const SHORTCUTS: [(&str, &str); 20] = [
     ("Ctrl+Z", "undo"),
     ("Ctrl+Shift+Z", "redo"),
     ("Ctrl+S", "save"),
+    ("Ctrl+O", "open a dataset folder"),
     ("? / F1", "show or hide this list"),
     ("Click", "select a face or a suggestion"),
     ("Drag", "move a box, a corner or a landmark; pan on empty space"),
