@@ -132,6 +132,9 @@ fn the_start_page_generates_a_synthetic_dataset_and_opens_it() {
     assert!(harness.state().notices.all().iter().any(|n| n.text.starts_with("Generated ") && !n.is_error));
     assert_eq!(harness.state().title(), "try-me — facestudio");
     assert_eq!(harness.state().recent(), &[target.clone()]);
+    // The Train and Evaluate forms point at it.
+    assert_eq!(PathBuf::from(&harness.state().train.form.data), target);
+    assert_eq!(PathBuf::from(&harness.state().evaluate.gt_dir), target);
     // The next generation would not overwrite the dataset just written.
     assert_ne!(PathBuf::from(&harness.state().start.synth_dir), target);
 }
@@ -463,6 +466,18 @@ fn drop_a_photo_detect_27_faces_move_the_slider_and_export() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("photos/test.json")).unwrap()).unwrap();
     assert_eq!(json["detections"].as_array().unwrap().len(), count);
+
+    // The loaded checkpoint leaves as ONNX, from the panel it is loaded in.
+    harness.get_by_label("Model export").click();
+    harness.step();
+    let onnx = out.path().join("mobilenet.onnx");
+    harness.state_mut().detect.model_export.out = onnx.display().to_string();
+    harness.get_by_label("Export model").click();
+    harness.step();
+    assert!(harness.state().detect.model_export.is_running(), "{:?}", harness.state().notices.all());
+    step_until(&mut harness, "the export", 120, |s| !s.detect.model_export.is_running());
+    assert!(std::fs::metadata(&onnx).is_ok_and(|m| m.len() > 100_000), "{} written", onnx.display());
+    assert!(harness.state().notices.all().iter().any(|n| n.text.starts_with("Wrote ") && !n.is_error));
 }
 
 #[test]

@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use image::RgbImage;
 
 use super::jobs::{Jobs, Task};
+use super::model_export::{ModelExport, ModelSource};
 use super::model_picker::{LoadedModel, ModelChoice, load_detector, model_picker_ui};
 use super::notices::Notices;
 use super::overlay;
@@ -51,6 +52,10 @@ pub struct DetectPanel {
     /// What the loaded model runs on.
     pub device_label: Option<String>,
     model_task: Option<Task<Result<LoadedModel, String>>>,
+    /// What the model being loaded, then the loaded one, was read from.
+    loading_source: Option<ModelSource>,
+    pub loaded_source: Option<ModelSource>,
+    pub model_export: ModelExport,
     pub photos: Vec<Photo>,
     pub selected: Option<usize>,
     pub confidence: f32,
@@ -74,6 +79,7 @@ pub struct DetectPanel {
 impl DetectPanel {
     pub fn new(jobs: Jobs, notices: Notices) -> DetectPanel {
         let (results_tx, results) = unbounded();
+        let model_export = ModelExport::new(jobs.clone(), notices.clone());
         DetectPanel {
             jobs,
             notices,
@@ -86,6 +92,9 @@ impl DetectPanel {
             model_label: None,
             device_label: None,
             model_task: None,
+            loading_source: None,
+            loaded_source: None,
+            model_export,
             photos: Vec::new(),
             selected: None,
             confidence: FaceFilter::DISPLAY.confidence,
@@ -106,6 +115,8 @@ impl DetectPanel {
 
     /// Loads the model named by the form in the background.
     pub fn load_model(&mut self, ctx: &egui::Context) {
+        self.loading_source =
+            Some(ModelSource { path: PathBuf::from(self.model_path.trim()), preset: self.preset.clone() });
         self.model_task = Some(load_detector(
             &self.jobs,
             &self.notices,
@@ -181,6 +192,7 @@ impl DetectPanel {
                         Some(format!("{} ({}) on {device}", self.model_path.trim(), detector.config().preset));
                     self.device_label = Some(device);
                     self.detector = Some(Arc::new(detector));
+                    self.loaded_source = self.loading_source.take();
                     for photo in &mut self.photos {
                         photo.candidates = None;
                         photo.error = None;
@@ -191,6 +203,7 @@ impl DetectPanel {
                 Err(err) => self.notices.error(format!("Cannot load the model: {err}")),
             }
         }
+        self.model_export.logic();
         // Whether the job ended is read before draining: every result it sent is then drained
         // below, so no photo is detected twice.
         // A finished job has sent its value before it stopped running, so a missing value means
@@ -325,6 +338,7 @@ impl DetectPanel {
             Some(label) => ui.label(format!("Loaded: {label}")),
             None => ui.weak("No model loaded"),
         };
+        ui.collapsing("Model export", |ui| self.model_export.ui(ui, self.loaded_source.as_ref()));
         ui.separator();
         ui.heading("Thresholds");
         ui.add(egui::Slider::new(&mut self.confidence, DETECT_LIMITS.floor..=1.0).text("confidence"));

@@ -10,6 +10,7 @@ mod eval_panel;
 mod eval_rows;
 mod jobs;
 mod latest_worker;
+mod model_export;
 mod model_picker;
 mod notices;
 mod overlay;
@@ -33,6 +34,7 @@ pub use eval_compare::{ErrorsMode, FaceEntry, KeptRun};
 pub use eval_panel::{EvalOutcome, EvalPanel, Source, TTA_LABEL};
 pub use eval_rows::{ImageRow, RowsKey, SortBy};
 pub use jobs::{Jobs, Progress, Task};
+pub use model_export::{ModelExport, ModelSource};
 pub use notices::{Notice, Notices};
 pub use overlay::ColorBy;
 pub use start_page::{PANELS, StartAction, StartPage};
@@ -258,6 +260,13 @@ impl Studio {
         }
         self.dataset.logic(ctx);
         if let Some(path) = self.dataset.opened.take() {
+            // The dataset just opened is the one to train and evaluate on, unless another was
+            // typed there already.
+            for field in [&mut self.train.form.data, &mut self.evaluate.gt_dir] {
+                if field.trim().is_empty() {
+                    *field = path.display().to_string();
+                }
+            }
             self.remember(path);
         }
         if let Some(DatasetRequest::ConfirmOpen(path)) = self.dataset.request.take() {

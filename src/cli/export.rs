@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use facestudio::model::export::onnx::{OnnxOptions, write_onnx};
-use facestudio::model::export::pth::write_pth;
-use facestudio::model::export::safetensors::write_safetensors;
+use facestudio::model::export::onnx::OnnxOptions;
+use facestudio::model::export::{ModelFormat, export_model};
 use facestudio::model::{PRESETS, load_weights};
 
 #[derive(Args, Debug)]
@@ -41,6 +40,16 @@ enum ExportFormat {
     Safetensors,
 }
 
+impl From<ExportFormat> for ModelFormat {
+    fn from(format: ExportFormat) -> ModelFormat {
+        match format {
+            ExportFormat::Onnx => ModelFormat::Onnx,
+            ExportFormat::Pth => ModelFormat::Pth,
+            ExportFormat::Safetensors => ModelFormat::Safetensors,
+        }
+    }
+}
+
 /// `WxH`: two whole numbers of at least 1.
 fn width_x_height(text: &str) -> Result<(usize, usize), String> {
     let parsed = text.split_once(['x', 'X']).and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
@@ -59,21 +68,8 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         bail!("--with-priors needs --static WxH: the priors are the anchor boxes of one input size");
     }
     let model = load_weights(&args.model, args.preset.as_deref(), &burn::prelude::Device::flex())?;
-    let written = match args.format {
-        ExportFormat::Onnx => {
-            let options = OnnxOptions { static_size: args.static_size, with_priors: args.with_priors };
-            write_onnx(&model, &options, &args.out)?;
-            "an ONNX graph".to_string()
-        }
-        ExportFormat::Pth => {
-            write_pth(&model, &args.out)?;
-            "a PyTorch checkpoint (Pytorch_Retinaface names)".to_string()
-        }
-        ExportFormat::Safetensors => {
-            let names = write_safetensors(&model, &args.out)?;
-            format!("safetensors ({} names, the config in its metadata)", names.as_str())
-        }
-    };
+    let options = OnnxOptions { static_size: args.static_size, with_priors: args.with_priors };
+    let written = export_model(&model, args.format.into(), &options, &args.out)?;
     let parameters = burn::module::Module::num_params(&model);
     println!("wrote {}: {written}, {} preset, {parameters} parameters", args.out.display(), model.config.preset);
     Ok(ExitCode::SUCCESS)

@@ -14,7 +14,7 @@ pub mod pth;
 pub mod safetensors;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::store::{BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot};
 use burn::tensor::DType;
@@ -39,6 +39,63 @@ pub enum ExportError {
     Encode(String),
     #[error("cannot write {}: {message}", path.display())]
     Write { path: PathBuf, message: String },
+    #[error(transparent)]
+    Onnx(#[from] onnx::OnnxExportError),
+    #[error("--static and --with-priors shape the ONNX graph: they need the onnx format")]
+    OnnxOptionsWithoutOnnx,
+}
+
+/// The files a model exports to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum ModelFormat {
+    /// The whole network as an ONNX graph (onnxruntime, OpenCV DNN, TensorRT, ncnn).
+    #[default]
+    Onnx,
+    /// A PyTorch checkpoint Pytorch_Retinaface's code loads (its presets only).
+    Pth,
+    /// The weights with the config in the metadata (every preset).
+    Safetensors,
+}
+
+impl ModelFormat {
+    pub const ALL: [ModelFormat; 3] = [ModelFormat::Onnx, ModelFormat::Pth, ModelFormat::Safetensors];
+
+    /// The name the CLI and the studio show, also the file extension.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelFormat::Onnx => "onnx",
+            ModelFormat::Pth => "pth",
+            ModelFormat::Safetensors => "safetensors",
+        }
+    }
+}
+
+/// Writes `model` to `out` as `format` (atomically); `onnx` shapes the graph and must be the
+/// default for the other formats. Returns what was written, in words for the user.
+pub fn export_model(
+    model: &RetinaFace,
+    format: ModelFormat,
+    onnx: &onnx::OnnxOptions,
+    out: &Path,
+) -> Result<String, ExportError> {
+    if format != ModelFormat::Onnx && *onnx != onnx::OnnxOptions::default() {
+        return Err(ExportError::OnnxOptionsWithoutOnnx);
+    }
+    let written = match format {
+        ModelFormat::Onnx => {
+            onnx::write_onnx(model, onnx, out)?;
+            "an ONNX graph".to_string()
+        }
+        ModelFormat::Pth => {
+            pth::write_pth(model, out)?;
+            "a PyTorch checkpoint (Pytorch_Retinaface names)".to_string()
+        }
+        ModelFormat::Safetensors => {
+            let names = safetensors::write_safetensors(model, out)?;
+            format!("safetensors ({} names, the config in its metadata)", names.as_str())
+        }
+    };
+    Ok(written)
 }
 
 /// Whose names an exported state dict carries.
