@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use egui::Color32;
-use egui_plot::{HoverPosition, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoint, PlotPoints, Points, Text};
+use egui_plot::{
+    AxisHints, HoverPosition, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoint, PlotPoints, Points, Text,
+};
 
 use crate::train::{RunCurves, RunFolder, Series};
 
@@ -357,23 +359,37 @@ pub fn charts_ui(ui: &mut egui::Ui, runs: &[ChartRun<'_>], settings: &ChartSetti
                     let at = [f64::from(best.epoch), best.ap];
                     plot.points(Points::new("", vec![at]).shape(MarkerShape::Diamond).radius(6.0).filled(true));
                     let label = name(run, &format!("best: epoch {}, AP {:.3}", best.epoch, best.ap));
-                    plot.text(Text::new("", PlotPoint::new(at[0], at[1]), label).anchor(egui::Align2::LEFT_BOTTOM));
+                    // Towards the middle of the chart: at the last epoch a label to the right is cut.
+                    let last = run.curves.ap.iter().flat_map(|(_, p)| p.last()).map(|p| p[0]).fold(at[0], f64::max);
+                    let first = run.curves.ap.iter().flat_map(|(_, p)| p.first()).map(|p| p[0]).fold(at[0], f64::min);
+                    let anchor = if at[0] > (first + last) / 2.0 {
+                        egui::Align2::RIGHT_BOTTOM
+                    } else {
+                        egui::Align2::LEFT_BOTTOM
+                    };
+                    plot.text(Text::new("", PlotPoint::new(at[0], at[1]), label).anchor(anchor));
                 }
             }
         });
         columns[0].label("Learning rate (by step)");
-        Plot::new("lr").height(height).legend(Legend::default()).show(&mut columns[0], |plot| {
+        step_plot("lr", height).legend(Legend::default()).show(&mut columns[0], |plot| {
             for run in runs {
                 plot.line(Line::new(name(run, "lr"), PlotPoints::new(thin(&run.curves.lr))));
             }
         });
         columns[1].label("Images/s (by step)");
-        Plot::new("speed").height(height).legend(Legend::default()).show(&mut columns[1], |plot| {
+        step_plot("speed", height).legend(Legend::default()).show(&mut columns[1], |plot| {
             for run in runs {
                 plot.line(Line::new(name(run, "images/s"), PlotPoints::new(thin(&run.curves.images_per_s))));
             }
         });
     });
+}
+
+/// A chart over training steps. egui_plot hides x labels closer than 60 px, which beside the
+/// side list leaves a step axis with "0" alone; step numbers are narrow enough for 36.
+fn step_plot(id: &str, height: f32) -> Plot<'static> {
+    Plot::new(id).height(height).custom_x_axes(vec![AxisHints::new_x().label_spacing(36.0..=50.0)])
 }
 
 /// The losses: no legend over the plot (the side list is it), hover labels with the step's
@@ -384,7 +400,7 @@ fn loss_chart_ui(ui: &mut egui::Ui, height: f32, runs: &[ChartRun<'_>], settings
     let names: Vec<String> = lines.iter().map(|l| format!("{}: {}", runs[l.run_index].name, l.term)).collect();
     let curves: Vec<&RunCurves> = lines.iter().map(|l| runs[l.run_index].curves).collect();
     let log_scale = settings.log_scale;
-    let mut plot = Plot::new("loss").height(height).label_formatter(|position| {
+    let mut plot = step_plot("loss", height).label_formatter(|position| {
         Some(match position {
             HoverPosition::NearDataPoint { plot_name, position, .. } => {
                 let series = names.iter().position(|n| n == plot_name).map(|i| (names[i].as_str(), curves[i]));
