@@ -392,6 +392,10 @@ fn train_a_tiny_model_and_watch_points_arrive_then_pause_and_stop() {
         s.train.live.as_ref().is_some_and(|(_, c)| c.status.contains("paused"))
     });
     let points = harness.state().train.live.as_ref().unwrap().1.point_count();
+    // In the background the window title says how far the run got.
+    let title = harness.state().window_title(false);
+    assert!(title.contains("% Training ") && title.ends_with("facestudio"), "{title}");
+    assert_eq!(harness.state().window_title(true), "facestudio");
     for _ in 0..20 {
         harness.step();
         std::thread::sleep(Duration::from_millis(20));

@@ -282,7 +282,7 @@ impl Studio {
     /// far it got.
     pub fn window_title(&self, focused: bool) -> String {
         let mut title = String::new();
-        if !focused && let Some(progress) = self.jobs.summary() {
+        if !focused && let Some(progress) = self.train.progress_summary().or_else(|| self.jobs.summary()) {
             title.push_str(&progress);
             title.push_str(" · ");
         }
@@ -519,6 +519,25 @@ mod tests {
         let text = serde_json::to_string(&settings).unwrap();
         let restored: Settings = serde_json::from_str(&text).unwrap();
         assert_eq!(Studio::new(restored, Vec::new()).settings(), settings);
+    }
+
+    /// In the background the title leads with the first long job's progress; in front it does not.
+    #[test]
+    fn the_title_shows_a_jobs_progress_while_the_window_is_in_the_background() {
+        let studio = Studio::new(Settings::default(), Vec::new());
+        let (go, wait) = unbounded::<()>();
+        let task = studio.jobs.spawn("Detecting 2 photos", &egui::Context::default(), move |progress| {
+            progress.set_total(2);
+            progress.advance();
+            let _ = wait.recv();
+        });
+        while task.progress.counts() != (1, 2) {
+            std::thread::yield_now();
+        }
+        let title = studio.window_title(false);
+        assert!(title.starts_with("50% Detecting 2 photos (") && title.ends_with(" left) · facestudio"), "{title}");
+        assert_eq!(studio.window_title(true), "facestudio");
+        go.send(()).unwrap();
     }
 
     #[test]

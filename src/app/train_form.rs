@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::jobs::format_remaining;
 use super::widgets::{choice_ui, device_choice_ui, names, optional_names};
 use crate::dataset::{Dataset, SplitKind};
 use crate::model::{AdapterInfo, AdapterKind, DeviceChoice, DeviceSet, GpuApi, PRESETS, best};
@@ -328,7 +329,7 @@ impl TrainForm {
     }
 }
 
-/// "≈ 0.420 s/step, ≈ 3m30s per epoch (500 images, 125 steps) on CPU (flex, 2 threads)", and
+/// "≈ 0.420 s/step, ≈ 53 s per epoch (500 images, 125 steps) on CPU (flex, 2 threads)", and
 /// which images were timed when they were not the dataset's.
 pub fn estimate_text(estimate: &StepEstimate) -> String {
     let mut text = format!("≈ {:.3} s/step", estimate.seconds_per_step);
@@ -344,13 +345,12 @@ pub fn estimate_text(estimate: &StepEstimate) -> String {
     text
 }
 
-/// `12m05s`, `2h07m`; a dash when unknown.
+/// A time as the status bar's estimates read ("50 s", "13 min"); a dash when unknown.
 pub fn format_duration(seconds: f64) -> String {
     if !seconds.is_finite() || seconds <= 0.0 {
         return "—".into();
     }
-    let s = seconds.round() as u64;
-    if s >= 3600 { format!("{}h{:02}m", s / 3600, (s % 3600) / 60) } else { format!("{}m{:02}s", s / 60, s % 60) }
+    format_remaining(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// The first device of a device list as typed (`auto` when it does not parse yet).
@@ -475,7 +475,7 @@ mod tests {
         };
         assert_eq!(
             estimate_text(&estimate),
-            "≈ 0.400 s/step, ≈ 0m50s per epoch (500 images, 125 steps) on CPU (flex, 2 threads)"
+            "≈ 0.400 s/step, ≈ 50 s per epoch (500 images, 125 steps) on CPU (flex, 2 threads)"
         );
         let synthetic =
             StepEstimate { images: None, steps_per_epoch: None, synthetic: Some("no dataset".into()), ..estimate };
@@ -483,6 +483,7 @@ mod tests {
             estimate_text(&synthetic),
             "≈ 0.400 s/step on CPU (flex, 2 threads). Timed on synthetic images (no dataset)"
         );
-        assert_eq!(format_duration(7620.0), "2h07m");
+        assert_eq!(format_duration(7620.0), "2 h 7 min");
+        assert_eq!(format_duration(f64::NAN), "—");
     }
 }

@@ -81,6 +81,17 @@ impl TrainPanel {
         self.trainer.is_some()
     }
 
+    /// The running training's progress as the window title shows it in the background:
+    /// "12% Training runs/run1 (14 min left)".
+    pub fn progress_summary(&self) -> Option<String> {
+        let (out, curves) = self.live.as_ref().filter(|_| self.trainer.is_some())?;
+        let percent = (curves.fraction()? * 100.0).floor().clamp(0.0, 100.0);
+        let eta = f64::from(curves.eta_s);
+        let left =
+            if eta.is_finite() && eta > 0.0 { format!(" ({} left)", format_duration(eta)) } else { String::new() };
+        Some(format!("{percent:.0}% Training {}{left}", out.display()))
+    }
+
     pub fn start(&mut self) {
         if self.trainer.is_some() {
             return;
