@@ -766,6 +766,12 @@ fn keys_step_through_images_and_faces_and_open_the_shortcut_list() {
     harness.key_press(Key::ArrowDown);
     harness.step();
     assert_eq!(harness.state().dataset.selected, Some(visible[1]), "ArrowDown: the next shown image");
+    let split = harness.state().dataset.split;
+    step_until(&mut harness, "the viewer showing it", 30, |s| {
+        s.dataset.shown_image().is_some_and(|shown| shown.split == split && shown.index == visible[1])
+    });
+    let faces = harness.state().dataset.dataset.as_ref().unwrap().split(split).unwrap().images[visible[1]].faces.len();
+    assert_eq!(harness.state().dataset.drawn_faces, faces, "its faces drawn");
     harness.key_press(Key::PageDown);
     harness.step();
     assert_eq!(harness.state().dataset.selected, Some(visible[2]));

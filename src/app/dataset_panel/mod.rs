@@ -149,6 +149,11 @@ impl DatasetPanel {
         }
     }
 
+    /// The image the viewer shows (decoded), which trails the selection while it loads.
+    pub fn shown_image(&self) -> Option<ImageRef> {
+        self.shown_image
+    }
+
     pub fn has_unsaved_changes(&self) -> bool {
         self.dataset.is_some() && self.history.has_unsaved_changes()
     }
