@@ -36,6 +36,22 @@ pub fn check_regular(path: &Path, limit: u64) -> io::Result<fs::Metadata> {
     Ok(meta)
 }
 
+/// Whether `a` and `b` name one file (through `..`, symlinks or hard links); `false` when either
+/// does not exist. A writer checks it before replacing what it reads.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(x), Ok(y)) = (fs::metadata(a), fs::metadata(b)) else { return false };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        x.dev() == y.dev() && x.ino() == y.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (x, y);
+        fs::canonicalize(a).ok().is_some_and(|a| fs::canonicalize(b).ok().is_some_and(|b| a == b))
+    }
+}
+
 /// 64-bit FNV-1a: stable across builds and platforms (std's hasher is not), enough to tell one
 /// file from another (a checkpoint's optimiser state) or to name one (a recovery file).
 pub fn fnv1a(bytes: &[u8]) -> u64 {

@@ -1,6 +1,6 @@
 //! `facestudio dataset export` and `facestudio dataset import` end to end: a synthetic dataset
 //! exported in each interchange format and imported back into the official layout holds the
-//! same faces, and the import keeps what is already on disk.
+//! same faces, and neither command writes over what is already on disk unasked.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -113,4 +113,61 @@ fn an_import_over_an_existing_split_needs_force_and_a_broken_file_is_named_with_
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("broken.json:1:"), "{stderr}");
     assert!(!stderr.contains("internal error"), "an error, not a panic: {stderr}");
+}
+
+#[test]
+fn an_export_onto_the_datasets_own_label_txt_is_refused_and_leaves_it_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("synth");
+    synth(&data);
+    let labels = data.join(LABELS);
+    let before = read(&labels);
+    for format in ["coco", "cvat"] {
+        let out = facestudio(&["dataset", "export", s(&data), "--format", format, "--out", s(&labels)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("label.txt") && stderr.contains("--out"), "{stderr}");
+    }
+    let images = data.join("WIDER_train/images");
+    let out = facestudio(&["dataset", "export", s(&data), "--format", "yolo-face", "--out", s(&images)]);
+    assert!(!out.status.success(), "a YOLO-face export into the dataset's images folder");
+    assert_eq!(read(&labels), before, "label.txt is as it was");
+    assert!(!data.join("retinaface_gt_v1.1/train/label.txt.bak").exists());
+}
+
+#[test]
+fn an_import_refused_for_an_image_in_the_way_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("synth");
+    synth(&data);
+    let json = dir.path().join("train.json");
+    succeeds(&["dataset", "export", s(&data), "--format", "coco", "--out", s(&json)]);
+    let (dataset, _) = Dataset::open(&data).unwrap();
+    let last = &dataset.split(SplitKind::Train).unwrap().images.last().unwrap().path;
+    let root = dir.path().join("dataset");
+    let in_the_way = root.join("WIDER_train/images").join(last);
+    std::fs::create_dir_all(in_the_way.parent().unwrap()).unwrap();
+    std::fs::write(&in_the_way, "not this image").unwrap();
+    let images = data.join("WIDER_train/images");
+    let args = ["dataset", "import", s(&json), "--format", "coco", "--images", s(&images), "--out", s(&root)];
+    let out = facestudio(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--force") && stderr.contains(last.as_str()), "{stderr}");
+    let mut left: Vec<_> = walk(&root);
+    left.sort();
+    assert_eq!(left, [in_the_way.clone()], "no other image placed, no annotation file written");
+    succeeds(&[&args[..], &["--force"]].concat());
+    assert_eq!(
+        read(&in_the_way.with_file_name(format!("{}.bak", in_the_way.file_name().unwrap().to_string_lossy()))),
+        "not this image"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
 }

@@ -300,6 +300,39 @@ fn export_refuses_bad_arguments_with_a_clear_error() {
     assert!(!out.exists());
 }
 
+/// `--out` naming the model itself, under another spelling, is refused and the model stays.
+#[test]
+fn export_never_replaces_the_model_it_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_file = dir.path().join("fd1mb.safetensors");
+    save_model(&RetinaFace::new(&config("fd1mb-mnet"), &Device::flex()), &dir.path().join("fd1mb.bpk")).unwrap();
+    let first = facestudio(&[
+        "export",
+        text(&dir.path().join("fd1mb.bpk")),
+        "--format",
+        "safetensors",
+        "--out",
+        text(&model_file),
+    ]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before = std::fs::read(&model_file).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let again = dir.path().join("sub/../fd1mb.safetensors");
+    let run = facestudio(&[
+        "export",
+        text(&model_file),
+        "--preset",
+        "fd1mb-mnet",
+        "--format",
+        "safetensors",
+        "--out",
+        text(&again),
+    ]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("would replace the model it reads"), "{}", stderr(&run));
+    assert_eq!(std::fs::read(&model_file).unwrap(), before);
+}
+
 #[test]
 fn export_of_a_report_preset_to_pth_says_to_use_safetensors() {
     let dir = tempfile::tempdir().unwrap();

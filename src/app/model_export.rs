@@ -7,8 +7,7 @@ use super::jobs::{Jobs, Task};
 use super::notices::Notices;
 use super::widgets::{choice_ui, text_field_ui};
 use crate::model::export::onnx::OnnxOptions;
-use crate::model::export::{ModelFormat, export_model};
-use crate::model::load_weights;
+use crate::model::export::{ModelFormat, export_file};
 
 /// A model file (or checkpoint + preset) that loaded: what an export reads again.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,10 +58,10 @@ impl ModelExport {
         OnnxOptions { static_size: Some((self.width, self.height)), with_priors: self.with_priors }
     }
 
-    /// Where the export goes: the typed path, or the model's own with the format's extension.
+    /// Where the export goes: the typed path, or [`default_out`].
     pub fn out_path(&self, source: &ModelSource) -> PathBuf {
         match self.out.trim() {
-            "" => source.path.with_extension(self.format.name()),
+            "" => default_out(&source.path, self.format),
             typed => PathBuf::from(typed),
         }
     }
@@ -73,12 +72,13 @@ impl ModelExport {
             return;
         }
         let out = self.out_path(source);
-        if out == source.path {
-            return self.notices.error(format!("Exporting to {} would replace the model itself", out.display()));
-        }
         let (format, options, source) = (self.format, self.onnx_options(), source.clone());
         let label = format!("Exporting {} as {}", source.path.display(), format.name());
-        self.task = Some(self.jobs.spawn(label, ctx, move |_| export(&source, format, &options, &out)));
+        self.task = Some(self.jobs.spawn(label, ctx, move |_| {
+            let written = export_file(&source.path, source.preset.as_deref(), format, &options, &out)
+                .map_err(|e| e.to_string())?;
+            Ok(format!("Wrote {}: {written}", out.display()))
+        }));
     }
 
     /// Reports a finished export.
@@ -120,7 +120,7 @@ impl ModelExport {
                     .on_hover_text("Adds a 'boxes' output: the faces' boxes in pixels, decoded with the priors");
             }
         }
-        let default_out = source.path.with_extension(self.format.name()).display().to_string();
+        let default_out = default_out(&source.path, self.format).display().to_string();
         text_field_ui(ui, "Export to", &mut self.out, &default_out);
         ui.horizontal(|ui| {
             let running = self.task.is_some();
@@ -134,9 +134,25 @@ impl ModelExport {
     }
 }
 
-fn export(source: &ModelSource, format: ModelFormat, options: &OnnxOptions, out: &Path) -> Result<String, String> {
-    let model = load_weights(&source.path, source.preset.as_deref(), &burn::prelude::Device::flex())
-        .map_err(|e| e.to_string())?;
-    let written = export_model(&model, format, options, out).map_err(|e| e.to_string())?;
-    Ok(format!("Wrote {}: {written}", out.display()))
+/// Beside the model, named after it with the format's extension; `<name>-export.<ext>` where that
+/// is the model itself (a `.pth` exported as pth).
+fn default_out(model: &Path, format: ModelFormat) -> PathBuf {
+    let beside = model.with_extension(format.name());
+    if beside != model {
+        return beside;
+    }
+    let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    model.with_file_name(format!("{stem}-export.{}", format.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_export_never_is_the_model_itself() {
+        let model = Path::new("/m/mobilenet.pth");
+        assert_eq!(default_out(model, ModelFormat::Onnx), Path::new("/m/mobilenet.onnx"));
+        assert_eq!(default_out(model, ModelFormat::Pth), Path::new("/m/mobilenet-export.pth"));
+    }
 }

@@ -176,10 +176,21 @@ pub fn thin(points: &[[f64; 2]]) -> Vec<[f64; 2]> {
 }
 
 /// The AP series a run's best epoch is read from: the detector's own (the last cascade stage),
-/// its first setting.
+/// on WIDER's headline setting (Hard), else the whole split ("all"), else the first setting.
 pub fn main_ap_series(ap: &Series) -> Option<&[[f64; 2]]> {
-    let stage = |name: &str| name.rsplit_once(" · stage ").and_then(|(_, n)| n.parse::<u32>().ok()).unwrap_or(0);
-    ap.iter().min_by_key(|(name, _)| Reverse(stage(name))).map(|(_, points)| points.as_slice())
+    let rank = |name: &str| {
+        let (setting, stage) = match name.rsplit_once(" · stage ") {
+            Some((setting, n)) => (setting, n.parse::<u32>().unwrap_or(0)),
+            None => (name, 0),
+        };
+        let preference = match setting {
+            "hard" => 0,
+            "all" => 1,
+            _ => 2,
+        };
+        (Reverse(stage), preference)
+    };
+    ap.iter().min_by_key(|(name, _)| rank(name)).map(|(_, points)| points.as_slice())
 }
 
 /// The epoch of the highest AP in `points` (`[epoch, AP]`) and that AP; the earliest of equal
@@ -507,6 +518,12 @@ mod tests {
         ap.clear();
         ap.insert("all".into(), vec![[1.0, 0.3]]);
         assert_eq!(main_ap_series(&ap), Some(&[[1.0, 0.3]][..]));
+        ap.clear();
+        for (setting, value) in [("easy", 0.9), ("hard", 0.4), ("medium", 0.8)] {
+            ap.insert(format!("{setting} · stage 2"), vec![[1.0, value]]);
+            ap.insert(format!("{setting} · stage 1"), vec![[1.0, 0.1]]);
+        }
+        assert_eq!(main_ap_series(&ap), Some(&[[1.0, 0.4]][..]), "WIDER's Hard of the last stage");
     }
 
     #[test]

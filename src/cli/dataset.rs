@@ -48,7 +48,8 @@ pub enum DatasetCommand {
     /// Writes a split's faces for other tools: COCO keypoints JSON (--out FILE), CVAT for images
     /// 1.1 XML (--out FILE) or a YOLO-face folder (--out DIR: images/<split>/, labels/<split>/,
     /// <split>.txt). Says what the format cannot carry (YOLO-face: attributes, invalid flags,
-    /// landmark flags, scores).
+    /// landmark flags, scores). An --out on the dataset's own annotation or image folders is
+    /// refused; files (and YOLO-face images) replaced with other content keep a .bak copy.
     Export {
         /// The dataset folder.
         root: PathBuf,
@@ -118,9 +119,7 @@ pub fn run(command: DatasetCommand) -> anyhow::Result<ExitCode> {
             let (dataset, report) =
                 Dataset::open(&root).with_context(|| format!("cannot open the dataset in {}", root.display()))?;
             print_warnings(&report);
-            let split_data =
-                dataset.split(split).with_context(|| format!("{} has no {} split", root.display(), split.name()))?;
-            let summary = export_split(split_data, format, &out)
+            let summary = export_split(&dataset, split, format, &out)
                 .with_context(|| format!("cannot export the {} split as {format}", split.name()))?;
             if !summary.dropped.is_empty() {
                 eprintln!("warning: {format} cannot carry {}; they are not in the export", summary.dropped);

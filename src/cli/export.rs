@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
+use facestudio::model::PRESETS;
 use facestudio::model::export::onnx::OnnxOptions;
-use facestudio::model::export::{ModelFormat, export_model};
-use facestudio::model::{PRESETS, load_weights};
+use facestudio::model::export::{ModelFormat, export_file};
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
@@ -67,11 +67,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     if args.with_priors && args.static_size.is_none() {
         bail!("--with-priors needs --static WxH: the priors are the anchor boxes of one input size");
     }
-    let model = load_weights(&args.model, args.preset.as_deref(), &burn::prelude::Device::flex())?;
     let options = OnnxOptions { static_size: args.static_size, with_priors: args.with_priors };
-    let written = export_model(&model, args.format.into(), &options, &args.out)?;
-    let parameters = burn::module::Module::num_params(&model);
-    println!("wrote {}: {written}, {} preset, {parameters} parameters", args.out.display(), model.config.preset);
+    let written = export_file(&args.model, args.preset.as_deref(), args.format.into(), &options, &args.out)?;
+    println!("wrote {}: {written}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,9 +1,11 @@
 //! Photos in, network input out: decoding (with EXIF orientation) and the preprocessing that the
 //! model config asks for.
 
+use std::io::{BufRead, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
 use super::postprocess::ImageFromInput;
@@ -109,23 +111,54 @@ const MAX_FILE_BYTES: u64 = 1 << 30;
 /// and a FIFO or folder in place of the file is an error, not a blocked read.
 pub fn load_image(path: &Path) -> Result<RgbImage, ImageError> {
     let open_error = |source| ImageError::Open { path: path.to_path_buf(), source };
-    let decode_error = |e: image::ImageError| ImageError::Decode { path: path.to_path_buf(), message: e.to_string() };
     let bytes = crate::fsutil::read_limited(path, MAX_FILE_BYTES).map_err(open_error)?;
-    let mut reader = ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(open_error)?;
-    let mut limits = Limits::default();
-    // RGBA8 of the largest photo allowed, and room for a decoder's working buffers.
-    limits.max_alloc = Some(max_pixels().saturating_mul(8));
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let reader = limited_reader(path, std::io::Cursor::new(bytes))?;
+    let mut decoder = guarded(path, || reader.into_decoder())?;
     let (width, height) = decoder.dimensions();
     check_pixels(path, width, height)?;
-    let orientation = decoder.orientation().map_err(decode_error)?;
-    // The decoders guard their input, but a panic in one is still this file's error, not a crash.
-    let mut image = crate::guard::catch_third_party(|| DynamicImage::from_decoder(decoder))
-        .map_err(|_| ImageError::Decode { path: path.to_path_buf(), message: "the decoder failed on it".into() })?
-        .map_err(decode_error)?;
+    let orientation = guarded(path, || decoder.orientation())?;
+    let mut image = guarded(path, || DynamicImage::from_decoder(decoder))?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
+}
+
+/// The size of a photo as [`load_image`] turns it upright (a photo turned by 90° by its EXIF
+/// orientation has its sides swapped), from its header alone: no pixel is decoded and the file
+/// is not read whole. The header is parsed as `load_image` parses it (allocation limit, panic
+/// guard), and a FIFO or folder in place of the file is an error, not a blocked read.
+pub fn upright_size(path: &Path) -> Result<(u32, u32), ImageError> {
+    let open_error = |source| ImageError::Open { path: path.to_path_buf(), source };
+    crate::fsutil::check_regular(path, MAX_FILE_BYTES).map_err(open_error)?;
+    let file = std::fs::File::open(path).map_err(open_error)?;
+    let reader = limited_reader(path, std::io::BufReader::new(file))?;
+    let mut decoder = guarded(path, || reader.into_decoder())?;
+    let (width, height) = decoder.dimensions();
+    let turned = matches!(
+        guarded(path, || decoder.orientation())?,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    );
+    Ok(if turned { (height, width) } else { (width, height) })
+}
+
+/// A reader of the photo in `source`, its format guessed from the first bytes, whose decoder may
+/// allocate at most RGBA8 of the largest photo allowed and room for its working buffers.
+fn limited_reader<R: BufRead + Seek>(path: &Path, source: R) -> Result<ImageReader<R>, ImageError> {
+    let mut reader = ImageReader::new(source)
+        .with_guessed_format()
+        .map_err(|source| ImageError::Open { path: path.to_path_buf(), source })?;
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(max_pixels().saturating_mul(8));
+    reader.limits(limits);
+    Ok(reader)
+}
+
+/// Runs a step of the image decoders on `path`'s bytes (header, EXIF, pixels). The decoders guard
+/// their input, but a panic in one is still this file's error, not a crash.
+fn guarded<T>(path: &Path, step: impl FnOnce() -> image::ImageResult<T>) -> Result<T, ImageError> {
+    let decode_error = |message: String| ImageError::Decode { path: path.to_path_buf(), message };
+    crate::guard::catch_third_party(step)
+        .map_err(|_| decode_error("the decoder failed on it".into()))?
+        .map_err(|e| decode_error(e.to_string()))
 }
 
 /// How large the network input is, relative to the photo.

@@ -18,7 +18,7 @@ pub use evaluation::{EvalImage, detect_images, detect_images_per_stage, detect_i
 pub use export::{ExportFormat, ImageDetections, output_clashes, output_path};
 pub use image::{
     DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, ImageError, InputSize, NetworkInput, check_pixels, collect_images,
-    has_image_extension, load_image, max_pixels, normalize, preprocess, set_max_pixels,
+    has_image_extension, load_image, max_pixels, normalize, preprocess, set_max_pixels, upright_size,
 };
 pub use pipeline::{Detected, Outcome, RunOptions, run_over};
 pub use postprocess::{CandidateLimits, Candidates, Detection, FaceFilter, ImageFromInput, RawOutputs};

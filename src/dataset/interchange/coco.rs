@@ -7,10 +7,14 @@
 //! "invalid": false}`; absent for a face without attributes) and the RetinaFace `score` where the
 //! face has one.
 //!
-//! Everything a face holds is carried; numbers are written as the shortest decimal that reads
-//! back to the same `f32`. An import reads the category named `face` only, takes the landmarks by
-//! keypoint name (any order; other keypoints are ignored), takes the attributes present (the
-//! missing ones default, unknown keys ignored) and does not read `iscrowd`, `area`,
+//! Everything a face holds is carried: coordinates are written as the shortest decimal that reads
+//! back to the same `f32`, and a box's width and height as the exact difference of its corners
+//! (an `f64`), which an import adds back in `f64`, so `x + w` is the far corner again, to the bit
+//! (for any box whose far corner is not 2²⁸ times smaller than its size: one in pixels of an
+//! image). An import reads the category named `face` only, takes the landmarks by keypoint name
+//! (any order; other keypoints are ignored), takes the attributes present (the missing ones
+//! default, unknown keys ignored), reads `iscrowd: 1` (a crowd region, not one face) as a face
+//! marked invalid unless its attributes say `"invalid": false`, and does not read `area`,
 //! `num_keypoints` or `segmentation` (they follow from the rest or have no WIDER meaning).
 
 use std::collections::HashMap;
@@ -20,7 +24,8 @@ use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::{
-    AnnotatedImage, FACE_LABEL, InterchangeError, LANDMARK_NAMES, PartialAttributes, Position, check_image_path,
+    AnnotatedImage, FACE_LABEL, InterchangeError, LANDMARK_NAMES, Listed, PartialAttributes, Position,
+    normalized_image_path,
 };
 use crate::dataset::{Face, FaceLandmarks, LandmarkFlag, Origin, SplitKind};
 use crate::geometry::{BBox, Landmarks, Point};
@@ -72,10 +77,13 @@ struct CocoAnnotation {
     id: u64,
     image_id: u64,
     category_id: u64,
-    bbox: [f32; 4],
+    /// `[x, y, w, h]`: the corner as `f32` values hold it, the size as the `f64` difference of the
+    /// corners.
+    #[serde(serialize_with = "corner_and_size")]
+    bbox: [f64; 4],
     #[serde(skip_deserializing)]
-    area: f32,
-    #[serde(skip_deserializing)]
+    area: f64,
+    #[serde(default)]
     iscrowd: u8,
     #[serde(default, serialize_with = "keypoints_with_integer_visibility")]
     keypoints: Option<Vec<f32>>,
@@ -85,6 +93,17 @@ struct CocoAnnotation {
     attributes: Option<PartialAttributes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     score: Option<f32>,
+}
+
+/// The corner as the shortest decimal of its `f32` (`123.86934`, not `123.86933898925781`), the
+/// size as the shortest decimal of its `f64`.
+fn corner_and_size<S: Serializer>(bbox: &[f64; 4], serializer: S) -> Result<S::Ok, S::Error> {
+    let mut seq = serializer.serialize_seq(Some(4))?;
+    seq.serialize_element(&(bbox[0] as f32))?;
+    seq.serialize_element(&(bbox[1] as f32))?;
+    seq.serialize_element(&bbox[2])?;
+    seq.serialize_element(&bbox[3])?;
+    seq.end()
 }
 
 /// Coordinates as floats, each visibility as the integer COCO tools write (`2`, not `2.0`).
@@ -116,7 +135,9 @@ pub fn write(images: &[AnnotatedImage], kind: SplitKind) -> String {
     let mut annotations = Vec::new();
     for (i, image) in images.iter().enumerate() {
         for face in &image.faces {
-            let [x, y, w, h] = face.bbox.to_xywh();
+            // The difference of two f32 values is exact in f64 (within 2²⁹ of each other in scale).
+            let [x1, y1, x2, y2] = face.bbox.corners().map(f64::from);
+            let (w, h) = (x2 - x1, y2 - y1);
             let (keypoints, num_keypoints) = match &face.landmarks {
                 Some(lm) => {
                     let values = lm.points.points.iter().zip(lm.flags).flat_map(|(p, f)| [p.x, p.y, visibility(f)]);
@@ -128,7 +149,7 @@ pub fn write(images: &[AnnotatedImage], kind: SplitKind) -> String {
                 id: annotations.len() as u64 + 1,
                 image_id: i as u64 + 1,
                 category_id: FACE_CATEGORY,
-                bbox: [x, y, w, h],
+                bbox: [x1, y1, w, h],
                 area: w * h,
                 iscrowd: 0,
                 keypoints: Some(keypoints),
@@ -165,7 +186,7 @@ pub fn write(images: &[AnnotatedImage], kind: SplitKind) -> String {
 
 /// Reads a COCO keypoints file. Syntax and type errors name serde_json's line and column; a
 /// problem with a value names the image or annotation id.
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<AnnotatedImage>, InterchangeError> {
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Listed, InterchangeError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let file: CocoFile = serde_json::from_slice(bytes).map_err(|e| {
         let text = e.to_string();
@@ -184,18 +205,16 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<AnnotatedImage>, Interchan
     })?;
     let mut index = HashMap::with_capacity(file.images.len());
     let mut images = Vec::with_capacity(file.images.len());
+    let mut positions = Vec::with_capacity(file.images.len());
     for image in file.images {
         let position = || Position::Item(format!("image id {}", image.id));
-        check_image_path(path, position(), &image.file_name)?;
+        let name = normalized_image_path(&image.file_name)
+            .map_err(|message| InterchangeError::malformed(path, position(), message))?;
         if index.insert(image.id, images.len()).is_some() {
             return Err(InterchangeError::malformed(path, position(), "the image id is used twice"));
         }
-        images.push(AnnotatedImage {
-            path: image.file_name,
-            width: image.width,
-            height: image.height,
-            faces: Vec::new(),
-        });
+        images.push(AnnotatedImage { path: name, width: image.width, height: image.height, faces: Vec::new() });
+        positions.push(position());
     }
     for annotation in file.annotations.into_iter().filter(|a| a.category_id == category.id) {
         let position = Position::Item(format!("annotation id {}", annotation.id));
@@ -207,7 +226,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<AnnotatedImage>, Interchan
             .map_err(|message| InterchangeError::malformed(path, position, message))?;
         images[i].faces.push(face);
     }
-    Ok(images)
+    Ok(Listed { images, positions })
 }
 
 /// Where each of [`LANDMARK_NAMES`] is among the category's keypoints; `None` when it names none.
@@ -224,9 +243,27 @@ fn keypoint_order(names: &[String]) -> Result<Option<[usize; 5]>, String> {
     Ok(Some(order))
 }
 
+/// The box of `[x, y, w, h]`: the corner as `f32`, the far corner the `f64` sum rounded to `f32`
+/// (exactly the far corner an export wrote).
+fn bbox_of(xywh: [f64; 4]) -> Result<BBox, String> {
+    // serde_json reads only finite f64 values (a larger number is its error); an f32 or a sum
+    // can still be out of range, which BBox::new refuses.
+    let [x, y, w, h] = xywh;
+    if w < 0.0 || h < 0.0 {
+        return Err(format!("bbox {xywh:?}: a box has no negative width or height"));
+    }
+    let (x1, y1) = (x as f32, y as f32);
+    let (x2, y2) = ((f64::from(x1) + w) as f32, (f64::from(y1) + h) as f32);
+    BBox::new(x1, y1, x2, y2).map_err(|e| format!("bbox {xywh:?}: {e} (beyond the range of a coordinate)"))
+}
+
 fn face_of(annotation: CocoAnnotation, order: Option<[usize; 5]>, keypoint_count: usize) -> Result<Face, String> {
-    let [x, y, w, h] = annotation.bbox;
-    let bbox = BBox::from_xywh(x, y, w, h).map_err(|e| format!("bbox {:?}: {e}", annotation.bbox))?;
+    let bbox = bbox_of(annotation.bbox)?;
+    let crowd = match annotation.iscrowd {
+        0 => false,
+        1 => true,
+        other => return Err(format!("iscrowd: expected 0 or 1, found {other}")),
+    };
     let keypoints = annotation.keypoints.unwrap_or_default();
     let landmarks = match order {
         _ if keypoints.is_empty() => None,
@@ -245,10 +282,15 @@ fn face_of(annotation: CocoAnnotation, order: Option<[usize; 5]>, keypoint_count
     if let Some(score) = annotation.score.filter(|s| !s.is_finite()) {
         return Err(format!("score: expected a finite number, found {score}"));
     }
+    let mut attributes = annotation.attributes.unwrap_or_default();
+    // A crowd region is not a face to train on; an explicit `"invalid": false` still wins.
+    if crowd && attributes.invalid.is_none() {
+        attributes.invalid = Some(true);
+    }
     Ok(Face {
         bbox,
         landmarks,
-        attributes: annotation.attributes.and_then(PartialAttributes::into_attributes),
+        attributes: attributes.into_attributes(),
         score: annotation.score,
         origin: Origin::default(),
     })
@@ -288,9 +330,10 @@ fn landmarks_of(values: &[f32], order: [usize; 5]) -> Result<Option<FaceLandmark
 mod tests {
     use super::*;
     use crate::dataset::interchange::tests::sample_images;
+    use crate::dataset::{Attributes, Blur};
 
     fn parse_text(text: &str) -> Result<Vec<AnnotatedImage>, InterchangeError> {
-        parse(Path::new("faces.json"), text.as_bytes())
+        parse(Path::new("faces.json"), text.as_bytes()).map(|listed| listed.images)
     }
 
     #[test]
@@ -375,6 +418,85 @@ mod tests {
             "categories": [{"id": 1, "name": "face"}]}"#;
         let err = parse_text(text).unwrap_err().to_string();
         assert!(err.contains("annotation id 4") && err.contains("image_id 2"), "{err}");
+    }
+
+    fn one_box(x1: f32, y1: f32, x2: f32, y2: f32) -> Vec<AnnotatedImage> {
+        let face = Face {
+            bbox: BBox::new(x1, y1, x2, y2).unwrap(),
+            landmarks: None,
+            attributes: None,
+            score: None,
+            origin: Origin::default(),
+        };
+        vec![AnnotatedImage { path: "a.jpg".into(), width: 2000, height: 2000, faces: vec![face] }]
+    }
+
+    #[test]
+    fn a_box_whose_f32_width_would_round_reads_back_to_the_same_corners() {
+        // In f32, 494.01431 − 123.86934 rounds, and 123.86934 + that reads back 494.01428.
+        let (x1, x2) = (123.86934f32, 494.01431f32);
+        assert_ne!(x1 + (x2 - x1), x2, "the case f32 arithmetic gets wrong");
+        let images = one_box(x1, 7.25, x2, 300.5);
+        let text = write(&images, SplitKind::Train);
+        assert!(text.contains("\"bbox\":[123.86934,7.25,"), "the corner as its f32 decimal: {text}");
+        assert_eq!(parse_text(&text).unwrap(), images);
+    }
+
+    proptest::proptest! {
+        /// Any box in pixels of an image (corners within ±20000, any fraction) reads back to the
+        /// same f32 corners, to the bit.
+        #[test]
+        fn boxes_read_back_exactly(a in -20000.0f32..20000.0, b in -20000.0f32..20000.0,
+                                   c in -20000.0f32..20000.0, d in -20000.0f32..20000.0) {
+            let images = one_box(a.min(b), c.min(d), a.max(b), c.max(d));
+            let back = parse_text(&write(&images, SplitKind::Train)).unwrap();
+            proptest::prop_assert_eq!(back[0].faces[0].bbox.corners(), images[0].faces[0].bbox.corners());
+        }
+    }
+
+    #[test]
+    fn a_crowd_region_is_an_invalid_face_unless_its_attributes_say_otherwise() {
+        let file = |annotation: &str| {
+            format!(
+                r#"{{"images": [{{"id": 1, "file_name": "a.jpg", "width": 9, "height": 9}}],
+                "annotations": [{annotation}], "categories": [{{"id": 1, "name": "face"}}]}}"#
+            )
+        };
+        let face = |annotation: &str| parse_text(&file(annotation)).unwrap()[0].faces[0].attributes;
+        let crowd = r#"{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4], "iscrowd": 1"#;
+        assert_eq!(face(&format!("{crowd}}}")), Some(Attributes { invalid: true, ..Attributes::default() }));
+        let blurred = format!(r#"{crowd}, "attributes": {{"blur": "heavy"}}}}"#);
+        assert_eq!(face(&blurred), Some(Attributes { invalid: true, blur: Blur::Heavy, ..Attributes::default() }));
+        let kept = format!(r#"{crowd}, "attributes": {{"invalid": false}}}}"#);
+        assert_eq!(face(&kept), Some(Attributes::default()), "an explicit invalid: false wins");
+        let single = r#"{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4], "iscrowd": 0}"#;
+        assert_eq!(face(single), None);
+        let odd = r#"{"id": 5, "image_id": 1, "category_id": 1, "bbox": [0, 0, 4, 4], "iscrowd": 3}"#;
+        let err = parse_text(&file(odd)).unwrap_err().to_string();
+        assert!(err.contains("annotation id 5") && err.contains("iscrowd"), "{err}");
+    }
+
+    #[test]
+    fn numbers_beyond_the_range_of_a_coordinate_are_refused_by_field() {
+        let file = |annotation: &str| {
+            format!(
+                r#"{{"images": [{{"id": 1, "file_name": "a.jpg", "width": 9, "height": 9}}],
+                "annotations": [{{"id": 6, "image_id": 1, "category_id": 1, {annotation}}}],
+                "categories": [{{"id": 1, "name": "face", "keypoints": {LANDMARK_NAMES:?}}}]}}"#
+            )
+        };
+        let keypoints = |first: &str| format!("[{first}, 1, 2, 2, 2, 2, 3, 3, 2, 4, 4, 2, 5, 5, 2]");
+        for (annotation, field) in [
+            (r#""bbox": [1e300, 0, 4, 4]"#.to_string(), "x1"),
+            (r#""bbox": [0, 0, 1e300, 4]"#.to_string(), "x2"),
+            (r#""bbox": [0, 0, 4, 4], "score": 1e39"#.to_string(), "score"),
+            (format!(r#""bbox": [0, 0, 4, 4], "keypoints": {}"#, keypoints("1e39")), "left_eye"),
+        ] {
+            let err = parse_text(&file(&annotation)).unwrap_err().to_string();
+            assert!(err.contains("annotation id 6") && err.contains(field), "{annotation}: {err}");
+        }
+        let err = parse_text(&file(r#""bbox": [NaN, 0, 4, 4]"#)).unwrap_err().to_string();
+        assert!(err.starts_with("faces.json:2:") && err.contains("expected value"), "JSON has no NaN: {err}");
     }
 
     #[test]

@@ -37,21 +37,37 @@ pub enum InterchangeError {
     Malformed { path: PathBuf, position: Position, message: String },
     #[error("cannot read the size of the image {}: {message}", path.display())]
     ImageSize { path: PathBuf, message: String },
+    #[error(transparent)]
+    Image(#[from] crate::detect::ImageError),
     #[error("{} is not a folder (--images names the folder the image paths are relative to)", .0.display())]
     NoImagesFolder(PathBuf),
-    #[error("{}: the image {} does not exist", file.display(), image.display())]
-    MissingImage { file: PathBuf, image: PathBuf },
+    #[error("{}{position}: the image {} does not exist", file.display(), image.display())]
+    MissingImage { file: PathBuf, position: Position, image: PathBuf },
+    #[error("{}{position}: the image {} is not a regular file (a folder, FIFO, socket or device)", file.display(), image.display())]
+    NotAFile { file: PathBuf, position: Position, image: PathBuf },
+    #[error("the dataset in {} has no {split} split", root.display())]
+    NoSplit { root: PathBuf, split: &'static str },
     #[error("the {split} split has only an image list, no faces to export")]
     NotAnnotated { split: &'static str },
     #[error("the images {first:?} and {second:?} would share the YOLO label file {}", label.display())]
     LabelClash { first: String, second: String, label: PathBuf },
     #[error(
+        "the export would write {}, which is the dataset's own {} or inside it: an export never writes over the dataset it reads; choose an --out outside its annotation and image folders",
+        path.display(), protected.display()
+    )]
+    IntoDataset { path: PathBuf, protected: PathBuf },
+    #[error(
         "{} already holds annotation files of the {split} split ({}): --force writes over them, keeping .bak copies",
         root.display(), list(files)
     )]
     SplitExists { root: PathBuf, split: &'static str, files: Vec<PathBuf> },
-    #[error("{} already exists with other content: --force replaces it", .0.display())]
-    ImageExists(PathBuf),
+    #[error(
+        "{} already exists with other content{}: nothing was written; --force replaces them, keeping .bak copies",
+        first.display(), if *count > 1 { format!(" (and {} other image(s))", count - 1) } else { String::new() }
+    )]
+    ImagesExist { first: PathBuf, count: usize },
+    #[error("{} is in the way of an image and is not a regular file (a folder, FIFO or broken symlink): nothing was written", .0.display())]
+    NotAFileToReplace(PathBuf),
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot write the output: {0}")]
@@ -76,6 +92,32 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// The 1-based lines of byte offsets of `text` asked for in increasing order, counted as the
+/// offsets move on: each byte is looked at once, however many offsets are asked for (an offset
+/// before the last one asked for counts again from the start).
+pub(crate) struct LineCounter<'a> {
+    text: &'a str,
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    pub(crate) fn new(text: &'a str) -> LineCounter<'a> {
+        LineCounter { text, offset: 0, line: 1 }
+    }
+
+    /// The line holding byte `offset`.
+    pub(crate) fn at(&mut self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        if end < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        self.line += self.text.as_bytes()[self.offset..end].iter().filter(|&&b| b == b'\n').count();
+        self.offset = end;
+        self.line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +135,14 @@ mod tests {
         assert_eq!(line_of("a\nb\nc", 0), 1);
         assert_eq!(line_of("a\nb\nc", 2), 2);
         assert_eq!(line_of("a\nb\nc", 99), 3);
+    }
+
+    #[test]
+    fn the_line_counter_agrees_with_line_of_forwards_and_backwards() {
+        let text = "a\nbb\n\nccc\nd";
+        let mut lines = LineCounter::new(text);
+        for offset in [0, 1, 2, 5, 6, 7, 12, 99, 3, 0, 8] {
+            assert_eq!(lines.at(offset), line_of(text, offset), "offset {offset}");
+        }
     }
 }

@@ -15,9 +15,6 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use image::ImageDecoder;
-use image::metadata::Orientation;
-
 pub use error::{InterchangeError, Position};
 
 use super::label_txt::LabelStyle;
@@ -37,7 +34,7 @@ pub const LANDMARK_NAMES: [&str; 5] = ["left_eye", "right_eye", "nose", "mouth_l
 /// The label every format gives faces (COCO category, CVAT label, YOLO class 0).
 pub const FACE_LABEL: &str = "face";
 
-/// The largest image file whose header is read for its size (as the detector's photo limit).
+/// The largest image file linked or copied into place (as the detector's photo limit).
 const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
 /// The interchange formats.
@@ -154,9 +151,11 @@ impl fmt::Display for Dropped {
 pub struct ExportSummary {
     pub images: usize,
     pub faces: usize,
-    /// Annotation files written (one for COCO and CVAT; the labels and the list for YOLO-face).
+    /// Annotation files written: those whose content changed (one for COCO and CVAT; the labels
+    /// and the list for YOLO-face).
     pub files: usize,
-    /// Images linked or copied beside a YOLO-face export's labels.
+    /// Images linked or copied beside a YOLO-face export's labels (those already there are not
+    /// counted).
     pub images_placed: usize,
     pub dropped: Dropped,
 }
@@ -172,6 +171,14 @@ pub struct ImportSummary {
     pub files: Vec<PathBuf>,
 }
 
+/// Images an annotation file names, each with where the file names it, for the errors found
+/// once the whole file is read (an image listed twice, missing, or outside the images folder).
+#[derive(Debug)]
+struct Listed {
+    images: Vec<AnnotatedImage>,
+    positions: Vec<Position>,
+}
+
 /// The split's images with their sizes, read from the image headers only (no pixel is decoded).
 pub fn annotated_images(split: &Split) -> Result<Vec<AnnotatedImage>, InterchangeError> {
     split
@@ -184,26 +191,41 @@ pub fn annotated_images(split: &Split) -> Result<Vec<AnnotatedImage>, Interchang
         .collect()
 }
 
-/// Writes `split` to `out` in `format`: a file for COCO and CVAT, a folder for YOLO-face. The
-/// files are written together and atomically (an existing output is replaced whole).
-pub fn export_split(split: &Split, format: InterchangeFormat, out: &Path) -> Result<ExportSummary, InterchangeError> {
+/// Writes the `kind` split of `dataset` to `out` in `format`: a file for COCO and CVAT, a folder
+/// for YOLO-face. An output on the dataset's own files (its annotation files, anything in their
+/// folders or in an images folder) is refused before anything is written. The files are written
+/// together and atomically; an existing file with other content is replaced keeping a `.bak`
+/// copy, and so is a different image at a YOLO-face image's place.
+pub fn export_split(
+    dataset: &Dataset,
+    kind: SplitKind,
+    format: InterchangeFormat,
+    out: &Path,
+) -> Result<ExportSummary, InterchangeError> {
+    let split = dataset
+        .split(kind)
+        .ok_or_else(|| InterchangeError::NoSplit { root: dataset.root.clone(), split: kind.name() })?;
     if !split.is_annotated() {
         return Err(InterchangeError::NotAnnotated { split: split.kind.name() });
     }
     let images = annotated_images(split)?;
-    let mut images_placed = 0;
-    let files = match format {
-        InterchangeFormat::Coco => vec![(out.to_path_buf(), coco::write(&images, split.kind).into_bytes())],
-        InterchangeFormat::Cvat => vec![(out.to_path_buf(), cvat::write(&images, split.kind).into_bytes())],
+    let (files, image_targets) = match format {
+        InterchangeFormat::Coco => (vec![(out.to_path_buf(), coco::write(&images, kind).into_bytes())], Vec::new()),
+        InterchangeFormat::Cvat => (vec![(out.to_path_buf(), cvat::write(&images, kind).into_bytes())], Vec::new()),
         InterchangeFormat::YoloFace => {
-            let files = yolo::files(&images, split.kind, out)?;
-            for image in &images {
-                let target = out.join(yolo::image_entry(split.kind, &image.path));
-                images_placed += usize::from(place_image(&split.images_dir.join(&image.path), &target, true)?);
-            }
-            files
+            let files = yolo::files(&images, kind, out, &split.images_dir)?;
+            let targets = images
+                .iter()
+                .map(|image| (split.images_dir.join(&image.path), out.join(yolo::image_entry(kind, &image.path))))
+                .collect();
+            (files, targets)
         }
     };
+    let outputs = files.iter().map(|(path, _)| path.as_path()).chain(image_targets.iter().map(|(_, t)| t.as_path()));
+    check_outside_dataset(dataset, outputs)?;
+    let plans = plan_images(image_targets)?;
+    let files = changed_files(files);
+    let images_placed = place_images(&plans)?;
     write_files(&files)?;
     Ok(ExportSummary {
         images: images.len(),
@@ -214,9 +236,90 @@ pub fn export_split(split: &Split, format: InterchangeFormat, out: &Path) -> Res
     })
 }
 
+/// The real path `path` has or will have: its longest existing ancestor with every symlink
+/// resolved, then the rest by name, as creating those folders will make them (so `..` after a
+/// folder that does not exist yet is that folder's parent).
+fn resolved(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing: Vec<Component> = absolute.components().collect();
+    let mut missing = Vec::new();
+    let mut real = loop {
+        let here: PathBuf = existing.iter().collect();
+        if let Ok(real) = std::fs::canonicalize(&here) {
+            break real;
+        }
+        match existing.last() {
+            Some(Component::Normal(_) | Component::ParentDir | Component::CurDir) => missing.extend(existing.pop()),
+            _ => break here,
+        }
+    };
+    for part in missing.into_iter().rev() {
+        match part {
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::Normal(name) => real.push(name),
+            _ => {}
+        }
+    }
+    real
+}
+
+/// Where a write to `path` lands: its folder [`resolved`], and its name (a file is replaced by a
+/// rename, so a symlink at `path` itself is replaced, not followed).
+fn write_location(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(folder), Some(name)) => resolved(folder).join(name),
+        _ => resolved(path),
+    }
+}
+
+/// Refuses an export whose `outputs` would land on the dataset it reads: on a split's annotation
+/// file (or the file a symlink there points to), inside the folder of one (which holds the other
+/// splits' files too), or inside a split's images folder.
+fn check_outside_dataset<'a>(
+    dataset: &Dataset,
+    outputs: impl Iterator<Item = &'a Path>,
+) -> Result<(), InterchangeError> {
+    let mut files = Vec::new();
+    let mut folders = Vec::new();
+    for split in &dataset.splits {
+        folders.push(resolved(&split.images_dir));
+        for source in &split.sources {
+            folders.extend(source.path.parent().map(resolved));
+            files.push(write_location(&source.path));
+            files.extend(std::fs::canonicalize(&source.path));
+        }
+    }
+    for output in outputs {
+        let at = write_location(output);
+        let protected = files.iter().find(|f| **f == at).or_else(|| folders.iter().find(|f| at.starts_with(f)));
+        if let Some(protected) = protected {
+            return Err(InterchangeError::IntoDataset { path: output.to_path_buf(), protected: protected.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// The files of `files` whose content differs from what is on disk (an export written again
+/// rewrites nothing and leaves no `.bak` of an identical file).
+fn changed_files(files: Vec<(PathBuf, Vec<u8>)>) -> Vec<(PathBuf, Vec<u8>)> {
+    files
+        .into_iter()
+        .filter(|(path, bytes)| {
+            let limit = bytes.len() as u64;
+            !crate::fsutil::read_limited(path, limit).is_ok_and(|old| old == *bytes)
+        })
+        .collect()
+}
+
 /// Reads the annotations of `input` in `format`: a COCO or CVAT file, or for YOLO-face the list
-/// file (or the folder holding `<split>.txt`). Image paths are relative to `images_dir`; a path
-/// leaving it, an image listed twice or an image file that does not exist is an error.
+/// file (or the folder holding `<split>.txt`). Image paths are relative to `images_dir` (`./a.jpg`
+/// and `x//a.jpg` read as `a.jpg` and `x/a.jpg`); a path leaving it (with `..`, or through a
+/// symlink), an image listed twice or an image that is not a regular file is an error naming the
+/// entry and where the file names it.
 pub fn read_annotations(
     input: &Path,
     format: InterchangeFormat,
@@ -226,23 +329,58 @@ pub fn read_annotations(
     if !images_dir.is_dir() {
         return Err(InterchangeError::NoImagesFolder(images_dir.to_path_buf()));
     }
-    let (file, images) = match format {
+    let real_images = std::fs::canonicalize(images_dir)
+        .map_err(|source| InterchangeError::Read { path: images_dir.to_path_buf(), source })?;
+    let (file, listed) = match format {
         InterchangeFormat::Coco => (input.to_path_buf(), coco::parse(input, &read_bounded(input)?)?),
         InterchangeFormat::Cvat => (input.to_path_buf(), cvat::parse(input, utf8(input, &read_bounded(input)?)?)?),
-        InterchangeFormat::YoloFace => yolo::read(input, images_dir, kind)?,
+        // The YOLO reader resolves each image itself: it reads its size to scale the labels.
+        InterchangeFormat::YoloFace => yolo::read(input, images_dir, &real_images, kind)?,
     };
     let mut seen = HashSet::new();
-    for image in &images {
+    for (image, position) in listed.images.iter().zip(&listed.positions) {
         if !seen.insert(image.path.as_str()) {
-            let position = Position::Item(format!("image {:?}", image.path));
-            return Err(InterchangeError::malformed(&file, position, "the image is listed twice"));
+            let message = format!("the image {:?} is listed twice", image.path);
+            return Err(InterchangeError::malformed(&file, position.clone(), message));
         }
-        let path = images_dir.join(&image.path);
-        if !path.is_file() {
-            return Err(InterchangeError::MissingImage { file: file.clone(), image: path });
+        if format != InterchangeFormat::YoloFace {
+            resolve_image(&file, position, &image.path, &images_dir.join(&image.path), &real_images)?;
         }
     }
-    Ok(images)
+    Ok(listed.images)
+}
+
+/// The real path of the image at `path`, which `file` names as `entry` at `position`: it must be
+/// a regular file inside the images folder (whose real path is `real_images`) once every symlink
+/// is followed, so a symlink leading out of the folder is refused as `..` is.
+fn resolve_image(
+    file: &Path,
+    position: &Position,
+    entry: &str,
+    path: &Path,
+    real_images: &Path,
+) -> Result<PathBuf, InterchangeError> {
+    let real = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (file, position, image) = (file.to_path_buf(), position.clone(), path.to_path_buf());
+            return Err(InterchangeError::MissingImage { file, position, image });
+        }
+        Err(source) => return Err(InterchangeError::Read { path: path.to_path_buf(), source }),
+    };
+    if !real.starts_with(real_images) {
+        let message = format!(
+            "the image {entry:?} is {}, not inside the images folder {} (symlinks followed)",
+            real.display(),
+            real_images.display()
+        );
+        return Err(InterchangeError::malformed(file, position.clone(), message));
+    }
+    if !std::fs::metadata(&real).is_ok_and(|m| m.is_file()) {
+        let (file, position, image) = (file.to_path_buf(), position.clone(), path.to_path_buf());
+        return Err(InterchangeError::NotAFile { file, position, image });
+    }
+    Ok(real)
 }
 
 /// The annotation files of a split in the official layout under `root`.
@@ -258,9 +396,10 @@ fn official_files(root: &Path, kind: SplitKind) -> (PathBuf, PathBuf) {
 /// `WIDER_<split>/images/…` (each image hard-linked from `images_dir`, or copied where linking
 /// fails), `wider_face_split/wider_face_<split>_bbx_gt.txt` and
 /// `retinaface_gt_v1.1/<split>/label.txt`, through the dataset's own writers and
-/// [`Dataset::save`] (atomic, all files together). Other splits in `root` are left alone; a split
-/// that already has annotation files there is refused unless `force`, which writes over them
-/// keeping `.bak` copies (and replaces images that differ).
+/// [`Dataset::save`] (atomic, all files together). Other splits in `root` are left alone. Every
+/// image is checked before anything is written: a split that already has annotation files
+/// there, or an image place holding a different image, is refused unless `force`, which writes
+/// over them keeping `.bak` copies.
 pub fn write_official_split(
     root: &Path,
     kind: SplitKind,
@@ -284,11 +423,14 @@ pub fn write_official_split(
         return Err(InterchangeError::SplitExists { root: root.to_path_buf(), split: kind.name(), files: existing });
     }
     let target_images = root.join(format!("WIDER_{}", kind.name())).join("images");
-    let mut images_placed = 0;
-    for image in &images {
-        images_placed +=
-            usize::from(place_image(&images_dir.join(&image.path), &target_images.join(&image.path), force)?);
+    let plans = plan_images(images.iter().map(|i| (images_dir.join(&i.path), target_images.join(&i.path))).collect())?;
+    let replaced: Vec<&ImagePlan> = plans.iter().filter(|p| p.placement == Placement::Replace).collect();
+    if let Some(first) = replaced.first()
+        && !force
+    {
+        return Err(InterchangeError::ImagesExist { first: first.target.clone(), count: replaced.len() });
     }
+    let images_placed = place_images(&plans)?;
     for path in [&gt, &labels] {
         create_parent(path)?;
     }
@@ -308,58 +450,88 @@ pub fn write_official_split(
     Ok(ImportSummary { images: count, faces, images_placed, files })
 }
 
-/// The upright size of an image from its header: the EXIF orientation is applied (a photo turned
-/// by 90° has its sides swapped), as the detector and the studio show it. A FIFO or a folder is an
-/// error, never a blocked read.
+/// The upright size of an image from its header ([`crate::detect::upright_size`]: the EXIF
+/// orientation applied, the header parsed under the decoders' limits and panic guard; a FIFO or
+/// a folder is an error, never a blocked read).
 pub fn image_size(path: &Path) -> Result<(u32, u32), InterchangeError> {
-    let fail = |message: String| InterchangeError::ImageSize { path: path.to_path_buf(), message };
-    crate::fsutil::check_regular(path, MAX_IMAGE_BYTES).map_err(|e| fail(e.to_string()))?;
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let reader = image::ImageReader::new(std::io::BufReader::new(file))
-        .with_guessed_format()
-        .map_err(|e| fail(e.to_string()))?;
-    let mut decoder = reader.into_decoder().map_err(|e| fail(e.to_string()))?;
-    let (width, height) = decoder.dimensions();
-    let turned = matches!(
-        decoder.orientation().map_err(|e| fail(e.to_string()))?,
-        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
-    );
-    Ok(if turned { (height, width) } else { (width, height) })
+    Ok(crate::detect::upright_size(path)?)
 }
 
-/// Puts the image `source` at `target`: nothing when `target` is that file or holds the same
-/// bytes, else a hard link (no copy of the pixels), else an atomic copy. A different file at
-/// `target` is replaced only with `replace`. Returns whether anything was written.
-fn place_image(source: &Path, target: &Path, replace: bool) -> Result<bool, InterchangeError> {
+/// What putting an image at its place takes, found before anything is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placement {
+    /// The place is that file, or holds the same bytes.
+    Present,
+    /// Nothing is at the place.
+    New,
+    /// A different image is at the place.
+    Replace,
+}
+
+/// An image to put at `target`, from the file whose real path is `source`.
+struct ImagePlan {
+    source: PathBuf,
+    target: PathBuf,
+    placement: Placement,
+}
+
+/// Checks every `(source, target)` pair, reading but writing nothing: which places already hold
+/// their image, which are free and which hold another one. Something other than a regular file
+/// at a place (a folder, a FIFO, a broken symlink) is an error, as it cannot be kept as `.bak`.
+fn plan_images(pairs: Vec<(PathBuf, PathBuf)>) -> Result<Vec<ImagePlan>, InterchangeError> {
     let read = |path: &Path| {
         crate::fsutil::read_limited(path, MAX_IMAGE_BYTES)
             .map_err(|source| InterchangeError::Read { path: path.to_path_buf(), source })
     };
-    let write_error = |source| InterchangeError::Write { path: target.to_path_buf(), source };
-    let real_source =
-        std::fs::canonicalize(source).map_err(|e| InterchangeError::Read { path: source.to_path_buf(), source: e })?;
-    let exists = std::fs::symlink_metadata(target).is_ok();
-    if exists {
-        if std::fs::canonicalize(target).is_ok_and(|t| t == real_source) {
-            return Ok(false);
+    pairs
+        .into_iter()
+        .map(|(source, target)| {
+            let source =
+                std::fs::canonicalize(&source).map_err(|e| InterchangeError::Read { path: source, source: e })?;
+            let placement = match std::fs::symlink_metadata(&target) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Placement::New,
+                Err(e) => return Err(InterchangeError::Read { path: target, source: e }),
+                Ok(_) if std::fs::canonicalize(&target).is_ok_and(|t| t == source) => Placement::Present,
+                Ok(_) => {
+                    let (Ok(there), Ok(here)) = (std::fs::metadata(&target), std::fs::metadata(&source)) else {
+                        return Err(InterchangeError::NotAFileToReplace(target));
+                    };
+                    if !there.is_file() {
+                        return Err(InterchangeError::NotAFileToReplace(target));
+                    }
+                    if there.len() == here.len() && read(&target)? == read(&source)? {
+                        Placement::Present
+                    } else {
+                        Placement::Replace
+                    }
+                }
+            };
+            Ok(ImagePlan { source, target, placement })
+        })
+        .collect()
+}
+
+/// Puts the planned images in place: a hard link (no copy of the pixels) where the place is free,
+/// else an atomic copy; a replaced image is kept as `.bak`. Returns how many were written.
+fn place_images(plans: &[ImagePlan]) -> Result<usize, InterchangeError> {
+    let mut placed = 0;
+    for plan in plans.iter().filter(|p| p.placement != Placement::Present) {
+        let write_error = |source| InterchangeError::Write { path: plan.target.clone(), source };
+        create_parent(&plan.target)?;
+        if plan.placement == Placement::New && std::fs::hard_link(&plan.source, &plan.target).is_ok() {
+            placed += 1;
+            continue;
         }
-        let same_length = std::fs::metadata(target)
-            .ok()
-            .zip(std::fs::metadata(&real_source).ok())
-            .is_some_and(|(t, s)| t.is_file() && t.len() == s.len());
-        if same_length && read(target)? == read(&real_source)? {
-            return Ok(false);
+        let bytes = crate::fsutil::read_limited(&plan.source, MAX_IMAGE_BYTES)
+            .map_err(|source| InterchangeError::Read { path: plan.source.clone(), source })?;
+        match plan.placement {
+            Placement::Replace => crate::fsutil::write_atomic_with_backup(&plan.target, &bytes),
+            _ => crate::fsutil::write_atomic(&plan.target, &bytes),
         }
-        if !replace {
-            return Err(InterchangeError::ImageExists(target.to_path_buf()));
-        }
+        .map_err(write_error)?;
+        placed += 1;
     }
-    create_parent(target)?;
-    if !exists && std::fs::hard_link(&real_source, target).is_ok() {
-        return Ok(true);
-    }
-    crate::fsutil::write_atomic(target, &read(&real_source)?).map_err(write_error)?;
-    Ok(true)
+    Ok(placed)
 }
 
 fn create_parent(path: &Path) -> Result<(), InterchangeError> {
@@ -367,8 +539,8 @@ fn create_parent(path: &Path) -> Result<(), InterchangeError> {
     std::fs::create_dir_all(parent).map_err(|source| InterchangeError::Write { path: parent.to_path_buf(), source })
 }
 
-/// Writes an export's files together and atomically, creating their folders first (an export
-/// is derived data: the previous one is replaced without a `.bak`).
+/// Writes an export's files together and atomically, creating their folders first; a file that
+/// is replaced is kept as `.bak`.
 fn write_files(files: &[(PathBuf, Vec<u8>)]) -> Result<(), InterchangeError> {
     let folders: HashSet<&Path> = files.iter().filter_map(|(path, _)| path.parent()).collect();
     for folder in folders {
@@ -377,7 +549,7 @@ fn write_files(files: &[(PathBuf, Vec<u8>)]) -> Result<(), InterchangeError> {
                 .map_err(|source| InterchangeError::Write { path: folder.to_path_buf(), source })?;
         }
     }
-    crate::fsutil::write_all_atomic(files, false)?;
+    crate::fsutil::write_all_atomic(files, true)?;
     Ok(())
 }
 
@@ -396,15 +568,21 @@ fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, InterchangeError> {
     })
 }
 
-/// An image path from an annotation file: relative, inside the images folder.
-fn check_image_path(file: &Path, position: Position, name: &str) -> Result<(), InterchangeError> {
+/// An image path from an annotation file, relative to the images folder, in the one spelling
+/// the dataset keeps: `/`-separated, without `.` or empty components (`./a.jpg` is `a.jpg`,
+/// `x//a.jpg` is `x/a.jpg`), so each image has one key in the duplicate check and one line in
+/// `label.txt`. An absolute path, one with `..` or one naming no file is an error message.
+fn normalized_image_path(name: &str) -> Result<String, String> {
     if name.is_empty() {
-        return Err(InterchangeError::malformed(file, position, "the image path is empty"));
+        return Err("the image path is empty".into());
     }
-    check_relative_path(name).map_err(|_| {
-        let message = format!("the image path {name:?} leaves the images folder (absolute or with '..')");
-        InterchangeError::malformed(file, position, message)
-    })
+    check_relative_path(name)
+        .map_err(|_| format!("the image path {name:?} leaves the images folder (absolute or with '..')"))?;
+    let parts: Vec<&str> = name.split('/').filter(|part| !part.is_empty() && *part != ".").collect();
+    if parts.is_empty() {
+        return Err(format!("the image path {name:?} names no file"));
+    }
+    Ok(parts.join("/"))
 }
 
 /// The WIDER attributes as COCO and CVAT files hold them, each optional on import: files from

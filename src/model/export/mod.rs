@@ -43,6 +43,10 @@ pub enum ExportError {
     Onnx(#[from] onnx::OnnxExportError),
     #[error("--static and --with-priors shape the ONNX graph: they need the onnx format")]
     OnnxOptionsWithoutOnnx,
+    #[error(transparent)]
+    Load(#[from] super::ModelFileError),
+    #[error("exporting to {} would replace the model it reads; choose another --out", path.display())]
+    ReplacesSource { path: PathBuf },
 }
 
 /// The files a model exports to.
@@ -68,6 +72,26 @@ impl ModelFormat {
             ModelFormat::Safetensors => "safetensors",
         }
     }
+}
+
+/// Reads the model file (or checkpoint + preset) at `source` on the CPU and writes it to `out`
+/// as `format`: what `facestudio export` and the studio's export run. `out` must not be
+/// `source` itself, under any spelling. Returns what was written, with the preset and the
+/// parameter count.
+pub fn export_file(
+    source: &Path,
+    preset: Option<&str>,
+    format: ModelFormat,
+    onnx: &onnx::OnnxOptions,
+    out: &Path,
+) -> Result<String, ExportError> {
+    if crate::fsutil::same_file(source, out) {
+        return Err(ExportError::ReplacesSource { path: out.to_path_buf() });
+    }
+    let model = super::load_weights(source, preset, &burn::prelude::Device::flex())?;
+    let written = export_model(&model, format, onnx, out)?;
+    let parameters = burn::module::Module::num_params(&model);
+    Ok(format!("{written}, {} preset, {parameters} parameters", model.config.preset))
 }
 
 /// Writes `model` to `out` as `format` (atomically); `onnx` shapes the graph and must be the
