@@ -39,6 +39,7 @@ pub use notices::{Notice, Notices};
 pub use overlay::ColorBy;
 pub use start_page::{PANELS, StartAction, StartPage};
 pub use thumbnails::Thumbnails;
+pub use train_charts::ChartSettings;
 pub use train_panel::{TrainForm, TrainPanel};
 pub use viewer::{ImageTransform, ImageView};
 
@@ -77,6 +78,7 @@ pub struct Settings {
     pub runs_dir: Option<String>,
     pub model_path: String,
     pub model_preset: Option<String>,
+    pub charts: ChartSettings,
 }
 
 const SETTINGS_KEY: &str = "facestudio";
@@ -131,6 +133,7 @@ impl Studio {
         let notices = Notices::default();
         let mut train = TrainPanel::new(notices.clone(), jobs.clone());
         train.form = settings.train_form;
+        train.charts = settings.charts;
         if let Some(dir) = settings.runs_dir {
             train.runs_dir = dir;
         }
@@ -171,6 +174,7 @@ impl Studio {
             runs_dir: Some(self.train.runs_dir.clone()),
             model_path: self.detect.model_path.clone(),
             model_preset: self.detect.preset.clone(),
+            charts: self.train.charts.clone(),
         }
     }
 
@@ -515,6 +519,13 @@ mod tests {
             runs_dir: Some("/runs".into()),
             model_path: "/models/tiny.bpk".into(),
             model_preset: None,
+            charts: {
+                let mut charts = ChartSettings::default();
+                charts.smoothing = 0.6;
+                charts.log_scale = true;
+                charts.set_shown(std::path::Path::new("/runs/a"), "s1 boxes", false);
+                charts
+            },
         };
         let text = serde_json::to_string(&settings).unwrap();
         let restored: Settings = serde_json::from_str(&text).unwrap();

@@ -23,8 +23,10 @@ pub const MAX_PLOT_POINTS: usize = 1500;
 /// The smoothing slider's top: the moving average then spans about 100 steps.
 pub const MAX_SMOOTHING: f64 = 0.99;
 
-/// How the charts draw: smoothing, the log axis, and which loss series are switched off.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// How the charts draw: smoothing, the log axis, and which loss series are switched off (kept
+/// between runs of the studio, with its other settings).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ChartSettings {
     /// TensorBoard's smoothing weight (0: the values as logged).
     pub smoothing: f64,
