@@ -10,6 +10,7 @@ pub mod eval;
 pub mod fsutil;
 pub mod geometry;
 pub mod guard;
+pub mod interchange;
 pub mod model;
 pub mod train;
 

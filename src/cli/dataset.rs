@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use facestudio::dataset::interchange::{InterchangeFormat, export_split, read_annotations, write_official_split};
 use facestudio::dataset::stats::{DatasetStats, SIZE_BINS};
 use facestudio::dataset::synth::{SynthConfig, generate};
 use facestudio::dataset::{Dataset, LoadReport, Severity, SplitKind};
+use facestudio::interchange::{InterchangeFormat, export_split, read_annotations, write_official_split};
 
 #[derive(Subcommand, Debug)]
 pub enum DatasetCommand {

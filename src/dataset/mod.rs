@@ -5,16 +5,15 @@
 pub mod augment;
 mod error;
 mod face;
-mod file_list;
-pub mod interchange;
-mod label_txt;
-mod layout;
+pub(crate) mod file_list;
+pub(crate) mod label_txt;
+pub(crate) mod layout;
 mod merge;
 mod source;
 pub mod stats;
 pub mod synth;
-mod text;
-mod wider_gt;
+pub(crate) mod text;
+pub(crate) mod wider_gt;
 
 use std::path::{Path, PathBuf};
 
@@ -78,7 +77,7 @@ pub struct Split {
     /// Image paths are relative to this folder.
     pub images_dir: PathBuf,
     pub images: Vec<ImageEntry>,
-    sources: Vec<SourceFile>,
+    pub(crate) sources: Vec<SourceFile>,
 }
 
 /// An image and its faces.
@@ -104,15 +103,15 @@ impl ImageEntry {
 
 /// An annotation file of a split, with what saving it needs to reproduce it.
 #[derive(Clone, Debug)]
-struct SourceFile {
-    path: PathBuf,
-    style: SourceStyle,
+pub(crate) struct SourceFile {
+    pub(crate) path: PathBuf,
+    pub(crate) style: SourceStyle,
     /// Indexes into `Split::images`, in this file's order.
-    order: Vec<usize>,
+    pub(crate) order: Vec<usize>,
 }
 
 #[derive(Clone, Copy, Debug)]
-enum SourceStyle {
+pub(crate) enum SourceStyle {
     WiderGt(WiderGtStyle),
     LabelTxt(LabelStyle),
     FileList(FileListStyle),

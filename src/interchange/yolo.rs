@@ -353,7 +353,7 @@ fn pose_landmarks_of(values: &[f64]) -> Result<Option<([f64; 10], [LandmarkFlag;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::interchange::tests::{sample_images, write_image};
+    use crate::interchange::tests::{sample_images, write_image};
 
     /// Six decimals of the normalised value: a value is within 0.5e-6 of the side, a corner
     /// (centre ± half the size) within 1e-6 of it; f32 rounding of ~1000 px adds 1e-4 px.

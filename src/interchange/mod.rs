@@ -17,11 +17,11 @@ use std::path::{Path, PathBuf};
 
 pub use error::{InterchangeError, Position};
 
-use super::label_txt::LabelStyle;
-use super::layout::discover;
-use super::text::{MAX_ANNOTATION_BYTES, check_relative_path};
-use super::wider_gt::WiderGtStyle;
-use super::{
+use crate::dataset::label_txt::LabelStyle;
+use crate::dataset::layout::discover;
+use crate::dataset::text::{MAX_ANNOTATION_BYTES, check_relative_path};
+use crate::dataset::wider_gt::WiderGtStyle;
+use crate::dataset::{
     Attributes, Blur, Dataset, Expression, Face, Illumination, ImageEntry, LandmarkFlag, Occlusion, Pose, SourceFile,
     SourceStyle, Split, SplitKind,
 };
@@ -70,7 +70,8 @@ impl InterchangeFormat {
         }
         for face in images.iter().flat_map(|image| &image.faces) {
             if let Some(a) = face.attributes {
-                dropped.attributes += usize::from(super::Attributes { invalid: false, ..a } != Default::default());
+                dropped.attributes +=
+                    usize::from(crate::dataset::Attributes { invalid: false, ..a } != Default::default());
                 dropped.invalid += usize::from(a.invalid);
             }
             dropped.scores += usize::from(face.score.is_some());

@@ -650,7 +650,7 @@ fn read_point(attrs: &Attrs, index: usize, at: usize) -> Result<LandmarkPoint, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::interchange::tests::sample_images;
+    use crate::interchange::tests::sample_images;
 
     fn parse_text(text: &str) -> Result<Vec<AnnotatedImage>, InterchangeError> {
         parse(Path::new("cvat.xml"), text).map(|listed| listed.images)

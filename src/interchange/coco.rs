@@ -329,8 +329,8 @@ fn landmarks_of(values: &[f32], order: [usize; 5]) -> Result<Option<FaceLandmark
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::interchange::tests::sample_images;
     use crate::dataset::{Attributes, Blur};
+    use crate::interchange::tests::sample_images;
 
     fn parse_text(text: &str) -> Result<Vec<AnnotatedImage>, InterchangeError> {
         parse(Path::new("faces.json"), text.as_bytes()).map(|listed| listed.images)
