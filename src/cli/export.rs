@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::{Args, ValueEnum};
 use facestudio::model::PRESETS;
 use facestudio::model::export::onnx::OnnxOptions;
@@ -60,13 +59,6 @@ fn width_x_height(text: &str) -> Result<(usize, usize), String> {
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    // Argument combinations first, before any file is read.
-    if args.format != ExportFormat::Onnx && (args.static_size.is_some() || args.with_priors) {
-        bail!("--static and --with-priors shape the ONNX graph: they need --format onnx");
-    }
-    if args.with_priors && args.static_size.is_none() {
-        bail!("--with-priors needs --static WxH: the priors are the anchor boxes of one input size");
-    }
     let options = OnnxOptions { static_size: args.static_size, with_priors: args.with_priors };
     let written = export_file(&args.model, args.preset.as_deref(), args.format.into(), &options, &args.out)?;
     println!("wrote {}: {written}", args.out.display());

@@ -41,7 +41,7 @@ pub enum ExportError {
     Write { path: PathBuf, message: String },
     #[error(transparent)]
     Onnx(#[from] onnx::OnnxExportError),
-    #[error("--static and --with-priors shape the ONNX graph: they need the onnx format")]
+    #[error("--static and --with-priors shape the ONNX graph: they need --format onnx")]
     OnnxOptionsWithoutOnnx,
     #[error(transparent)]
     Load(#[from] super::ModelFileError),
@@ -85,6 +85,7 @@ pub fn export_file(
     onnx: &onnx::OnnxOptions,
     out: &Path,
 ) -> Result<String, ExportError> {
+    check_request(format, onnx)?;
     if crate::fsutil::same_file(source, out) {
         return Err(ExportError::ReplacesSource { path: out.to_path_buf() });
     }
@@ -92,6 +93,14 @@ pub fn export_file(
     let written = export_model(&model, format, onnx, out)?;
     let parameters = burn::module::Module::num_params(&model);
     Ok(format!("{written}, {} preset, {parameters} parameters", model.config.preset))
+}
+
+/// The ONNX options only with the onnx format, and only ones that make a graph.
+fn check_request(format: ModelFormat, onnx: &onnx::OnnxOptions) -> Result<(), ExportError> {
+    if format != ModelFormat::Onnx && *onnx != onnx::OnnxOptions::default() {
+        return Err(ExportError::OnnxOptionsWithoutOnnx);
+    }
+    Ok(onnx::check_options(onnx)?)
 }
 
 /// Writes `model` to `out` as `format` (atomically); `onnx` shapes the graph and must be the
@@ -102,9 +111,7 @@ pub fn export_model(
     onnx: &onnx::OnnxOptions,
     out: &Path,
 ) -> Result<String, ExportError> {
-    if format != ModelFormat::Onnx && *onnx != onnx::OnnxOptions::default() {
-        return Err(ExportError::OnnxOptionsWithoutOnnx);
-    }
+    check_request(format, onnx)?;
     let written = match format {
         ModelFormat::Onnx => {
             onnx::write_onnx(model, onnx, out)?;

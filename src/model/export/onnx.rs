@@ -70,8 +70,8 @@ pub enum OnnxExportError {
     #[error("cannot export to ONNX: {what}")]
     Unsupported { what: String },
     #[error(
-        "--with-priors needs a static input size (--static WxH): the priors are constants of the graph, \
-         computed for one input size"
+        "--with-priors needs --static WxH: the priors are constants of the graph, computed for one \
+         input size"
     )]
     PriorsNeedStaticSize,
     #[error("static input size {width}×{height}: each side must be between 1 and {MAX_STATIC_SIDE} pixels")]
@@ -193,7 +193,9 @@ fn model_proto(
     }
 }
 
-fn check_options(options: &OnnxOptions) -> Result<(), OnnxExportError> {
+/// Whether the options make a graph (before any model is read: the CLI and the studio refuse a
+/// bad size without loading anything).
+pub fn check_options(options: &OnnxOptions) -> Result<(), OnnxExportError> {
     if let Some((width, height)) = options.static_size
         && !((1..=MAX_STATIC_SIDE).contains(&width) && (1..=MAX_STATIC_SIDE).contains(&height))
     {
