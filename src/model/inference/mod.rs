@@ -152,11 +152,14 @@ mod tests {
     }
 
     /// Folding reorders float rounding. The shallow networks stay within ~3e-5 of their largest
-    /// output; over ResNet-50's 53 folded layers (batch statistics of random data, some
-    /// variances tiny, so some scales large) it reaches ~3e-4. The shared checkpoint is held to
-    /// 1e-4 absolute in tests/detect_reference.rs.
+    /// output. Over ResNet-50's 53 folded layers (batch statistics of random data, some
+    /// variances tiny, so some scales large) the difference is ~1e-2 absolute whatever the
+    /// outputs' size: 3e-5 to 1.6e-4 of the largest output over twelve seeds, and 5.2e-4 once
+    /// in CI, where tests running in parallel draw from burn's one generator and so get other
+    /// weights than a lone run. A wrong fold is off by the order of the outputs themselves.
+    /// The shared checkpoint is held to 1e-4 absolute in tests/detect_reference.rs.
     fn tolerance(preset: &str) -> f32 {
-        if preset.contains("r50") || preset.starts_with("seed") { 5e-4 } else { 1e-4 }
+        if preset.contains("r50") || preset.starts_with("seed") { 2e-3 } else { 1e-4 }
     }
 
     #[test]
