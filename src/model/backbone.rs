@@ -8,7 +8,8 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::config::{Activation, BackboneConfig, ResNetDepth};
-use super::layers::{ConvBn, ConvSpec, activate};
+use super::cpu_train;
+use super::layers::{ConvBn, ConvSpec};
 
 // One backbone per model: the size difference between the variants costs nothing.
 #[allow(clippy::large_enum_variant)]
@@ -114,11 +115,15 @@ impl ResBlock {
             Some(d) => d.forward(x.clone()),
             None => x.clone(),
         };
-        let mut y = relu(self.bn1.forward(self.conv1.forward(x)));
-        y = self.bn2.forward(self.conv2.forward(y));
-        if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            y = bn3.forward(conv3.forward(relu(y)));
-        }
+        let y = cpu_train::batch_norm(&self.bn1, cpu_train::conv2d(&self.conv1, x), Some(Activation::Relu));
+        let y = cpu_train::conv2d(&self.conv2, y);
+        let y = match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => {
+                let y = cpu_train::batch_norm(&self.bn2, y, Some(Activation::Relu));
+                cpu_train::batch_norm(bn3, cpu_train::conv2d(conv3, y), None)
+            }
+            _ => cpu_train::batch_norm(&self.bn2, y, None),
+        };
         relu(y + identity)
     }
 }
@@ -159,7 +164,8 @@ impl ResNet {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> [Tensor<4>; 4] {
-        let x = self.maxpool.forward(relu(self.bn1.forward(self.conv1.forward(x))));
+        let x = cpu_train::batch_norm(&self.bn1, cpu_train::conv2d(&self.conv1, x), Some(Activation::Relu));
+        let x = self.maxpool.forward(x);
         let run = |layer: &[ResBlock], x: Tensor<4>| layer.iter().fold(x, |x, block| block.forward(x));
         let c2 = run(&self.layer1, x);
         let c3 = run(&self.layer2, c2.clone());
@@ -186,9 +192,9 @@ impl MobileBlock {
     }
 
     fn forward(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
-        let x = activate(self.spatial.forward(x), activation);
+        let x = self.spatial.forward_act(x, Some(activation));
         match &self.pointwise {
-            Some(pw) => activate(pw.forward(x), activation),
+            Some(pw) => pw.forward_act(x, Some(activation)),
             None => x,
         }
     }

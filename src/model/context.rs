@@ -9,7 +9,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 
 use super::config::Activation;
-use super::layers::{ConvBn, ConvSpec, activate};
+use super::cpu_train;
+use super::layers::{ConvBn, ConvSpec};
 
 /// A 3×3 ConvBn, plain or deformable (a handful per model: variant sizes do not matter).
 #[allow(clippy::large_enum_variant)]
@@ -44,14 +45,14 @@ impl ContextConv {
         ContextConv::Deformable(DeformConvBn { offset, conv, bn: BatchNormConfig::new(output).init(device) })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, activation: Option<Activation>) -> Tensor<4> {
         match self {
-            ContextConv::Plain(c) => c.forward(x),
+            ContextConv::Plain(c) => c.forward_act(x, activation),
             ContextConv::Deformable(d) => {
                 let predicted = d.offset.forward(x.clone());
                 let offsets = predicted.clone().narrow(1, 0, 18);
                 let mask = sigmoid(predicted.narrow(1, 18, 9));
-                d.bn.forward(d.conv.forward(x, offsets, Some(mask)))
+                cpu_train::batch_norm(&d.bn, d.conv.forward(x, offsets, Some(mask)), activation)
             }
         }
     }
@@ -83,10 +84,11 @@ impl Ssh {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let branch3 = self.conv3x3.forward(x.clone());
-        let shared = activate(self.conv5x5_1.forward(x), self.activation);
-        let branch5 = self.conv5x5_2.forward(shared.clone());
-        let branch7 = self.conv7x7_3.forward(activate(self.conv7x7_2.forward(shared), self.activation));
+        let act = Some(self.activation);
+        let branch3 = self.conv3x3.forward(x.clone(), None);
+        let shared = self.conv5x5_1.forward(x, act);
+        let branch5 = self.conv5x5_2.forward(shared.clone(), None);
+        let branch7 = self.conv7x7_3.forward(self.conv7x7_2.forward(shared, act), None);
         relu(Tensor::cat(vec![branch3, branch5, branch7], 1))
     }
 }

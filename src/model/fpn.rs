@@ -7,7 +7,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::config::{Activation, FpnConfig, FpnLevels};
-use super::layers::{ConvBn, ConvSpec, activate};
+use super::layers::{ConvBn, ConvSpec};
 
 #[derive(Module, Debug)]
 pub struct Fpn {
@@ -40,7 +40,7 @@ impl Fpn {
     pub fn forward(&self, features: Vec<Tensor<4>>) -> Vec<Tensor<4>> {
         let top = features.last().cloned();
         let mut laterals: Vec<Tensor<4>> =
-            self.lateral.iter().zip(features).map(|(conv, x)| activate(conv.forward(x), self.activation)).collect();
+            self.lateral.iter().zip(features).map(|(conv, x)| conv.forward_act(x, Some(self.activation))).collect();
         for i in (0..laterals.len() - 1).rev() {
             let [_, _, h, w] = laterals[i].dims();
             let up = interpolate(
@@ -48,10 +48,10 @@ impl Fpn {
                 InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
             );
             let merged = laterals[i].clone() + up;
-            laterals[i] = activate(self.merge[i].forward(merged), self.activation);
+            laterals[i] = self.merge[i].forward_act(merged, Some(self.activation));
         }
         if let (Some(c6), Some(c5)) = (&self.c6, top) {
-            laterals.push(activate(c6.forward(c5), self.activation));
+            laterals.push(c6.forward_act(c5, Some(self.activation)));
         }
         laterals
     }

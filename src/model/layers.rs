@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, relu};
 
 use super::config::Activation;
+use super::cpu_train;
 
 /// Applies the configured activation.
 pub fn activate(x: Tensor<4>, activation: Activation) -> Tensor<4> {
@@ -64,7 +65,12 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.forward_act(x, None)
+    }
+
+    /// `activation(bn(conv(x)))`, through the CPU training kernels where they apply.
+    pub fn forward_act(&self, x: Tensor<4>, activation: Option<Activation>) -> Tensor<4> {
+        cpu_train::batch_norm(&self.bn, cpu_train::conv2d(&self.conv, x), activation)
     }
 }
 

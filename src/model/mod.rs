@@ -4,6 +4,7 @@
 mod backbone;
 mod config;
 mod context;
+mod cpu_train;
 mod device;
 pub mod export;
 mod file;
