@@ -31,6 +31,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // As the trainer does: freed activations are kept for the next step (train/allocator.rs).
+    facestudio::train::keep_freed_memory();
     let preset = env_or("FACESTUDIO_BENCH_PRESET", "pytorch-retinaface-mnet");
     let batch: usize = env_or("FACESTUDIO_BENCH_BATCH", "8").parse().unwrap();
     let (size, steps) = (640u32, 4usize);

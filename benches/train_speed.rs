@@ -32,6 +32,8 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
+    // As the trainer does: freed activations are kept for the next step (train/allocator.rs).
+    facestudio::train::keep_freed_memory();
     let choice: DeviceChoice = env_or("FACESTUDIO_BENCH_DEVICE", "cpu").parse().expect("cpu, wgpu[:N] or cuda[:N]");
     let preset = env_or("FACESTUDIO_BENCH_PRESET", "seed-full");
     let size: u32 = env_or("FACESTUDIO_BENCH_SIZE", "640").parse().unwrap();

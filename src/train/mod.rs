@@ -2,6 +2,7 @@
 //! schedules, SGD, data loading, the background trainer and the run folder it writes, and the
 //! timing of a few steps before a run starts.
 
+mod allocator;
 mod assign;
 mod config;
 mod error;
@@ -17,6 +18,7 @@ mod study;
 mod trainer;
 mod variant;
 
+pub use allocator::keep_freed_memory;
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
 };

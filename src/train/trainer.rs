@@ -52,6 +52,7 @@ impl TrainerHandle {
 /// the start (an unreadable dataset, a lost device) arrives as a [`TrainEvent::Error`].
 pub fn spawn(config: TrainConfig, resume: bool) -> Result<TrainerHandle, TrainError> {
     let resolved = config.resolve()?;
+    super::keep_freed_memory();
     if resume && !RunFolder::new(&config.out).has_checkpoint() {
         return Err(TrainError::NoCheckpoint { dir: config.out.clone() });
     }

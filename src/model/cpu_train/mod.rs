@@ -238,7 +238,7 @@ mod tests {
     use crate::model::layers::ConvSpec;
 
     fn close(a: Tensor<4>, b: Tensor<4>, tolerance: f32, what: &str) {
-        let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
+        let (a, b) = (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap());
         assert_eq!(a.len(), b.len(), "{what}");
         let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let diff = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
@@ -246,7 +246,7 @@ mod tests {
     }
 
     fn grad_of<const D: usize>(t: &Tensor<D>, grads: &burn::tensor::Gradients) -> Vec<f32> {
-        t.grad(grads).expect("a gradient").into_data().to_vec::<f32>().unwrap()
+        t.grad(grads).expect("a gradient").into_data().try_to_vec::<f32>().unwrap()
     }
 
     fn vec_close(a: &[f32], b: &[f32], tolerance: f32, what: &str) {
@@ -308,7 +308,7 @@ mod tests {
                     activation.map_or(y.clone(), |a| activate(y, a))
                 };
                 let grads = (y.clone() * g.clone()).sum().backward();
-                let stats = [bn.running_mean.value(), bn.running_var.value()].map(|t| t.into_data().to_vec::<f32>().unwrap());
+                let stats = [bn.running_mean.value(), bn.running_var.value()].map(|t| t.into_data().try_to_vec::<f32>().unwrap());
                 (y, grad_of(&x, &grads), grad_of(&bn.gamma.val(), &grads), grad_of(&bn.beta.val(), &grads), stats)
             };
             let ((y0, dx0, dg0, db0, s0), (y1, dx1, dg1, db1, s1)) = (run(false), run(true));

@@ -17,43 +17,71 @@ pub enum NormActivation {
     LeakyRelu { slope: f32 },
 }
 
-impl NormActivation {
-    #[inline]
-    fn apply(self, z: f32) -> f32 {
-        match self {
-            NormActivation::Identity => z,
-            NormActivation::Relu => z.max(0.0),
-            NormActivation::LeakyRelu { slope } => {
-                if z > 0.0 {
-                    z
-                } else {
-                    z * slope
-                }
-            }
-        }
-    }
+/// An activation and its derivative, as a type so each loop is compiled for one of them.
+trait Act: Copy + Send + Sync {
+    fn apply(self, z: f32) -> f32;
+    /// Zero (or the slope) at `z == 0`, as burn's and PyTorch's are.
+    fn derivative(self, z: f32) -> f32;
+}
 
-    /// The derivative at `z`; zero (or the slope) at `z == 0`, as burn's and PyTorch's are.
-    #[inline]
+#[derive(Clone, Copy)]
+struct Identity;
+#[derive(Clone, Copy)]
+struct Relu;
+#[derive(Clone, Copy)]
+struct Leaky(f32);
+
+impl Act for Identity {
+    #[inline(always)]
+    fn apply(self, z: f32) -> f32 {
+        z
+    }
+    #[inline(always)]
+    fn derivative(self, _: f32) -> f32 {
+        1.0
+    }
+}
+
+impl Act for Relu {
+    #[inline(always)]
+    fn apply(self, z: f32) -> f32 {
+        z.max(0.0)
+    }
+    #[inline(always)]
     fn derivative(self, z: f32) -> f32 {
-        match self {
-            NormActivation::Identity => 1.0,
+        if z > 0.0 { 1.0 } else { 0.0 }
+    }
+}
+
+impl Act for Leaky {
+    #[inline(always)]
+    fn apply(self, z: f32) -> f32 {
+        if z > 0.0 { z } else { z * self.0 }
+    }
+    #[inline(always)]
+    fn derivative(self, z: f32) -> f32 {
+        if z > 0.0 { 1.0 } else { self.0 }
+    }
+}
+
+/// Calls `$body` with `$act` bound to the [`Act`] of `$activation`.
+macro_rules! with_act {
+    ($activation:expr, $act:ident => $body:expr) => {
+        match $activation {
+            NormActivation::Identity => {
+                let $act = Identity;
+                $body
+            }
             NormActivation::Relu => {
-                if z > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
+                let $act = Relu;
+                $body
             }
             NormActivation::LeakyRelu { slope } => {
-                if z > 0.0 {
-                    1.0
-                } else {
-                    slope
-                }
+                let $act = Leaky(slope);
+                $body
             }
         }
-    }
+    };
 }
 
 /// A map's sizes: `[batch, channels, h·w]`.
@@ -101,22 +129,30 @@ fn affine(stats: &BatchStats, gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec
     (scale, shift)
 }
 
-/// Sums in f64 over eight lanes of f32 partials, so the loop vectorises and a channel of a
-/// million values keeps its precision.
-fn plane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
-    let mut total = 0.0f64;
+/// `Σ (x − pivot)` and `Σ (x − pivot)²` over a plane: f32 sums over eight lanes (so the loop
+/// vectorises) per block of 4096 values, added up in f64. Shifting by a value of the channel
+/// keeps the variance `E[(x − p)²] − E[x − p]²` from cancelling when the mean is far from zero.
+fn shifted_sums(values: &[f32], pivot: f32) -> (f64, f64) {
+    let (mut sum, mut squares) = (0.0f64, 0.0f64);
     for block in values.chunks(4096) {
-        let mut lanes = [0.0f32; 8];
+        let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
         let chunks = block.chunks_exact(8);
-        let tail: f32 = chunks.remainder().iter().map(|v| f(*v)).sum();
+        for v in chunks.remainder() {
+            let d = v - pivot;
+            s1[0] += d;
+            s2[0] += d * d;
+        }
         for chunk in chunks {
             for l in 0..8 {
-                lanes[l] += f(chunk[l]);
+                let d = chunk[l] - pivot;
+                s1[l] += d;
+                s2[l] += d * d;
             }
         }
-        total += lanes.iter().map(|v| *v as f64).sum::<f64>() + tail as f64;
+        sum += s1.iter().map(|v| *v as f64).sum::<f64>();
+        squares += s2.iter().map(|v| *v as f64).sum::<f64>();
     }
-    total
+    (sum, squares)
 }
 
 pub fn batch_stats(shape: &MapShape, x: &[f32]) -> BatchStats {
@@ -124,10 +160,13 @@ pub fn batch_stats(shape: &MapShape, x: &[f32]) -> BatchStats {
     let (mean, variance): (Vec<f32>, Vec<f32>) = (0..shape.channels)
         .into_par_iter()
         .map(|c| {
-            let mean = shape.planes(x, c).map(|p| plane_sum(p, |v| v)).sum::<f64>() / shape.count();
-            let m = mean as f32;
-            let var = shape.planes(x, c).map(|p| plane_sum(p, |v| (v - m) * (v - m))).sum::<f64>() / shape.count();
-            (m, var as f32)
+            let pivot = shape.planes(x, c).next().and_then(|p| p.first().copied()).unwrap_or(0.0);
+            let (sum, squares) = shape
+                .planes(x, c)
+                .map(|p| shifted_sums(p, pivot))
+                .fold((0.0, 0.0), |(a, b), (s, q)| (a + s, b + q));
+            let (shift, square) = (sum / shape.count(), squares / shape.count());
+            ((pivot as f64 + shift) as f32, (square - shift * shift).max(0.0) as f32)
         })
         .unzip();
     BatchStats { mean, variance }
@@ -145,11 +184,13 @@ pub fn forward(
     let stats = batch_stats(shape, x);
     let (scale, shift) = affine(&stats, gamma, beta, epsilon);
     let mut y = vec![0.0; shape.len()];
-    y.par_chunks_mut(shape.plane).zip(x.par_chunks(shape.plane)).enumerate().for_each(|(p, (y, x))| {
-        let (a, b) = (scale[p % shape.channels], shift[p % shape.channels]);
-        for (y, x) in y.iter_mut().zip(x) {
-            *y = activation.apply(x * a + b);
-        }
+    with_act!(activation, act => {
+        y.par_chunks_mut(shape.plane).zip(x.par_chunks(shape.plane)).enumerate().for_each(|(p, (y, x))| {
+            let (a, b) = (scale[p % shape.channels], shift[p % shape.channels]);
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = act.apply(x * a + b);
+            }
+        })
     });
     (y, stats)
 }
@@ -175,7 +216,7 @@ pub fn backward(
     let (scale, shift) = affine(stats, gamma, beta, epsilon);
     let inv_std = stats.inv_std(epsilon);
     // dz = dy · activation'(z); dβ = Σ dz and dγ = Σ dz · x̂ with x̂ = (x − mean) · inv_std.
-    let (beta_grad, gamma_grad): (Vec<f32>, Vec<f32>) = (0..shape.channels)
+    let (beta_grad, gamma_grad): (Vec<f32>, Vec<f32>) = with_act!(activation, act => (0..shape.channels)
         .into_par_iter()
         .map(|c| {
             let (a, b, m) = (scale[c], shift[c], stats.mean[c]);
@@ -183,10 +224,18 @@ pub fn backward(
             for (x, dy) in shape.planes(x, c).zip(shape.planes(dy, c)) {
                 for (xs, gs) in x.chunks(4096).zip(dy.chunks(4096)) {
                     let (mut s1, mut s2) = ([0.0f32; 8], [0.0f32; 8]);
-                    for (i, (x, g)) in xs.iter().zip(gs).enumerate() {
-                        let dz = g * activation.derivative(x * a + b);
-                        s1[i % 8] += dz;
-                        s2[i % 8] += dz * (x - m);
+                    let (xc, gc) = (xs.chunks_exact(8), gs.chunks_exact(8));
+                    for (x, g) in xc.remainder().iter().zip(gc.remainder()) {
+                        let dz = g * act.derivative(x * a + b);
+                        s1[0] += dz;
+                        s2[0] += dz * (x - m);
+                    }
+                    for (x, g) in xc.zip(gc) {
+                        for l in 0..8 {
+                            let dz = g[l] * act.derivative(x[l] * a + b);
+                            s1[l] += dz;
+                            s2[l] += dz * (x[l] - m);
+                        }
                     }
                     sum_dz += s1.iter().map(|v| *v as f64).sum::<f64>();
                     sum_dz_x += s2.iter().map(|v| *v as f64).sum::<f64>();
@@ -194,22 +243,25 @@ pub fn backward(
             }
             (sum_dz as f32, (sum_dz_x * inv_std[c] as f64) as f32)
         })
-        .unzip();
+        .unzip());
     // dx = γ · inv_std · (dz − mean(dz) − x̂ · mean(dz · x̂))
     let count = shape.count() as f32;
     let mut dx = vec![0.0; shape.len()];
-    dx.par_chunks_mut(shape.plane).zip(x.par_chunks(shape.plane).zip(dy.par_chunks(shape.plane))).enumerate().for_each(
-        |(p, (dx, (x, dy)))| {
+    with_act!(activation, act => dx
+        .par_chunks_mut(shape.plane)
+        .zip(x.par_chunks(shape.plane).zip(dy.par_chunks(shape.plane)))
+        .enumerate()
+        .for_each(|(p, (dx, (x, dy)))| {
             let c = p % shape.channels;
-            let (a, b, m, s) = (scale[c], shift[c], stats.mean[c], inv_std[c]);
+            let (a, b, m) = (scale[c], shift[c], stats.mean[c]);
             let mean_dz = beta_grad[c] / count;
-            let mean_dz_xhat = gamma_grad[c] / count;
+            // x̂ · mean(dz · x̂) = (x − m) · inv_std² · mean(dz · x̂)
+            let k = inv_std[c] * gamma_grad[c] / count;
             for ((dx, x), g) in dx.iter_mut().zip(x).zip(dy) {
-                let dz = g * activation.derivative(x * a + b);
-                *dx = a * (dz - mean_dz - (x - m) * s * mean_dz_xhat);
+                let dz = g * act.derivative(x * a + b);
+                *dx = a * (dz - mean_dz - (x - m) * k);
             }
-        },
-    );
+        }));
     NormGrads { input: dx, gamma: gamma_grad, beta: beta_grad }
 }
 
