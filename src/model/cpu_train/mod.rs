@@ -104,7 +104,8 @@ fn conv_shape(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvShape> {
         padding,
         depthwise,
     };
-    let fits = h + 2 * padding[0] >= kh && w + 2 * padding[1] >= kw;
+    // Empty maps and kernels wider than the padded map are burn's to handle (or refuse).
+    let fits = batch * c_in * h * w > 0 && h + 2 * padding[0] >= kh && w + 2 * padding[1] >= kw;
     (conv.bias.is_none() && conv.dilation == [1, 1] && (conv.groups == 1 || depthwise) && fits).then_some(shape)
 }
 
@@ -152,6 +153,9 @@ fn trained_batch_norm(bn: &BatchNorm, x: &Tensor<4>, activation: NormActivation)
     let device = x.device();
     let [batch, channels, h, w] = x.dims();
     let shape = MapShape { batch, channels, plane: h * w };
+    if shape.len() == 0 {
+        return None;
+    }
     let input = trained_primitive(x)?;
     let gamma = trained_primitive(&bn.gamma.val())?;
     let beta = trained_primitive(&bn.beta.val())?;
@@ -336,6 +340,8 @@ mod tests {
         assert!(trained_conv(&ConvSpec::new(4, 4, 3).conv(&Device::flex()), &plain).is_none());
         let bn = BatchNormConfig::new(4).init(&Device::flex());
         assert!(trained_batch_norm(&bn, &plain, NormActivation::Relu).is_none());
+        let empty = Tensor::<4>::zeros([0, 4, 8, 8], &device);
+        assert!(conv_shape(&ConvSpec::new(4, 4, 3).conv(&device), &empty).is_none(), "an empty batch");
         let frozen = BatchNormConfig::new(4).init(&device).valid();
         assert!(trained_batch_norm(&frozen, &x.clone().to_device(&Device::flex()), NormActivation::Relu).is_none());
     }
