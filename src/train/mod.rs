@@ -18,7 +18,7 @@ mod study;
 mod trainer;
 mod variant;
 
-pub use allocator::keep_freed_memory;
+pub use allocator::{keep_freed_memory, release_cached_memory};
 pub use assign::{
     Assignment, FaceTargets, MatchThresholds, assign, corners, encode_boxes, encode_landmarks, iou_matrix,
 };

@@ -64,6 +64,7 @@ pub fn spawn(config: TrainConfig, resume: bool) -> Result<TrainerHandle, TrainEr
         .spawn(move || {
             let mut log = EventLog::unwritten(events_tx);
             let outcome = catch_panic(|| run(&config, resolved, resume, &mut log, &control_rx));
+            super::release_cached_memory();
             if let Err(message) = outcome {
                 log.send(TrainEvent::Error { message });
             }
