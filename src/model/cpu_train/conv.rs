@@ -1,4 +1,4 @@
-//! The gradients of a 2-D convolution on NCHW `f32` maps, for the shapes the networks use:
+//! A 2-D convolution and its gradients on NCHW `f32` maps, for the shapes the networks use:
 //! ungrouped convolutions of any kernel and stride, and depthwise ones (one filter per channel),
 //! with symmetric padding and no dilation.
 //!
@@ -7,7 +7,8 @@
 //! input gradient as a transposed convolution; on the CPU backend a 1×1 layer's backward costs
 //! ten times its forward that way. Here a 1×1 layer's gradients are two matrix products on the
 //! maps as they lie, other ungrouped layers go through im2col tiles, and depthwise layers are
-//! direct loops whose inner loop runs along a row.
+//! direct loops whose inner loop runs along a row. Ungrouped layers also run forward here
+//! (flex's own forward copies each k×k layer's map to channels-last first).
 
 use rayon::prelude::*;
 
@@ -61,6 +62,39 @@ pub struct ConvGrads {
     pub weight: Option<Vec<f32>>,
 }
 
+/// An ungrouped convolution: one gemm per image (1×1) or per im2col tile. (Depthwise layers
+/// run forward on flex's direct kernel, faster than a loop here.)
+pub fn forward(shape: &ConvShape, x: &[f32], weight: &[f32]) -> Vec<f32> {
+    assert!(!shape.depthwise, "depthwise layers run forward on flex");
+    assert_eq!(x.len(), shape.input_len(), "input size");
+    assert_eq!(weight.len(), shape.weight_len(), "weight size");
+    let s = shape;
+    let (oh_count, ow_count) = (s.out_h(), s.out_w());
+    let depth = if s.is_pointwise() { s.c_in } else { s.c_in * s.kernel[0] * s.kernel[1] };
+    let (out_plane, in_image) = (oh_count * ow_count, s.c_in * s.h * s.w);
+    let parallel_gemm = s.batch < rayon::current_num_threads();
+    let mut y = vec![0.0; shape.output_len()];
+    let w = Mat::rows(weight, s.c_out, depth);
+    y.par_chunks_mut(s.c_out * out_plane).enumerate().for_each(|(n, y)| {
+        let x = &x[n * in_image..(n + 1) * in_image];
+        if s.is_pointwise() {
+            // y [c_out, hw] = w [c_out, c_in] · x [c_in, hw]
+            matmul(y, out_plane, w, Mat::rows(x, s.c_in, out_plane), false, parallel_gemm);
+            return;
+        }
+        let rows_per_tile = tile_rows(depth, ow_count, oh_count);
+        let mut columns = vec![0.0; depth * rows_per_tile * ow_count];
+        for first in (0..oh_count).step_by(rows_per_tile) {
+            let rows = first..(first + rows_per_tile).min(oh_count);
+            let tile = rows.len() * ow_count;
+            unfold(s, x, rows, &mut columns);
+            let dst = &mut y[first * ow_count..];
+            matmul(dst, out_plane, w, Mat::rows(&columns[..depth * tile], depth, tile), false, parallel_gemm);
+        }
+    });
+    y
+}
+
 /// Gradients of the input and of the weight (each only when wanted) given the output's.
 pub fn backward(shape: &ConvShape, x: &[f32], weight: &[f32], dy: &[f32], want: [bool; 2]) -> ConvGrads {
     assert_eq!(x.len(), shape.input_len(), "input size");
@@ -106,11 +140,11 @@ fn sum_partials(partials: Vec<Vec<f32>>) -> Vec<f32> {
 fn pointwise_input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> {
     let plane = s.h * s.w;
     let mut dx = vec![0.0; s.input_len()];
-    let single = s.batch < rayon::current_num_threads();
+    let parallel_gemm = s.batch < rayon::current_num_threads();
     dx.par_chunks_mut(s.c_in * plane).zip(dy.par_chunks(s.c_out * plane)).for_each(|(dx, dy)| {
         // dx [c_in, hw] = wᵀ [c_in, c_out] · dy [c_out, hw]
         let w = Mat::rows(weight, s.c_out, s.c_in).t();
-        matmul(dx, plane, w, Mat::rows(dy, s.c_out, plane), false, single);
+        matmul(dx, plane, w, Mat::rows(dy, s.c_out, plane), false, parallel_gemm);
     });
     dx
 }
@@ -118,7 +152,7 @@ fn pointwise_input_grad(s: &ConvShape, weight: &[f32], dy: &[f32]) -> Vec<f32> {
 fn pointwise_weight_grad(s: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let plane = s.h * s.w;
     let groups = image_groups(s.batch);
-    let single = groups < rayon::current_num_threads();
+    let parallel_gemm = groups < rayon::current_num_threads();
     let partials: Vec<Vec<f32>> = (0..groups)
         .into_par_iter()
         .map(|g| {
@@ -127,7 +161,7 @@ fn pointwise_weight_grad(s: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 // dw [c_out, c_in] += dy [c_out, hw] · xᵀ [hw, c_in]
                 let dy = Mat::rows(&dy[n * s.c_out * plane..(n + 1) * s.c_out * plane], s.c_out, plane);
                 let x = Mat::rows(&x[n * s.c_in * plane..(n + 1) * s.c_in * plane], s.c_in, plane).t();
-                matmul(&mut dw, s.c_in, dy, x, i > 0, single);
+                matmul(&mut dw, s.c_in, dy, x, i > 0, parallel_gemm);
             }
             dw
         })
@@ -229,7 +263,7 @@ fn unfolded_backward(s: &ConvShape, x: &[f32], weight: &[f32], dy: &[f32], want:
     let in_image = s.c_in * s.h * s.w;
     let rows_per_tile = tile_rows(depth, ow_count, oh_count);
     let groups = image_groups(s.batch);
-    let single = groups < rayon::current_num_threads();
+    let parallel_gemm = groups < rayon::current_num_threads();
     let mut dx = if want_input { vec![0.0; s.input_len()] } else { Vec::new() };
     // Each group of images gets its own slice of the input gradient and its own partial
     // weight gradient.
@@ -246,7 +280,7 @@ fn unfolded_backward(s: &ConvShape, x: &[f32], weight: &[f32], dy: &[f32], want:
         .enumerate()
         .map(|(g, dx_group)| {
             let mut dw = if want_weight { vec![0.0; s.c_out * depth] } else { Vec::new() };
-            let mut columns = vec![0.0; depth * rows_per_tile * ow_count];
+            let mut columns = if want_weight { vec![0.0; depth * rows_per_tile * ow_count] } else { Vec::new() };
             let mut column_grads = if want_input { vec![0.0; depth * rows_per_tile * ow_count] } else { Vec::new() };
             let mut accumulated = false;
             for (i, n) in group_range(g, groups, s.batch).enumerate() {
@@ -259,12 +293,12 @@ fn unfolded_backward(s: &ConvShape, x: &[f32], weight: &[f32], dy: &[f32], want:
                     if want_weight {
                         unfold(s, x, rows.clone(), &mut columns);
                         let columns_t = Mat::rows(&columns[..depth * tile], depth, tile).t();
-                        matmul(&mut dw, depth, dy_tile, columns_t, accumulated, single);
+                        matmul(&mut dw, depth, dy_tile, columns_t, accumulated, parallel_gemm);
                         accumulated = true;
                     }
                     if want_input {
                         let w_t = Mat::rows(weight, s.c_out, depth).t();
-                        matmul(&mut column_grads[..depth * tile], tile, w_t, dy_tile, false, single);
+                        matmul(&mut column_grads[..depth * tile], tile, w_t, dy_tile, false, parallel_gemm);
                         fold_into(s, &column_grads[..depth * tile], rows, &mut dx_group[i * in_image..(i + 1) * in_image]);
                     }
                 }
@@ -448,6 +482,24 @@ pub(crate) mod tests {
                 one[i] = 1.0;
                 let expected = objective(&x, &one) - base;
                 assert!((dw[i] as f64 - expected).abs() < 1e-3, "{s:?} weight {i}: {} vs {expected}", dw[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn forward_matches_the_definition_for_ungrouped_layers() {
+        for (c_in, c_out, k, stride, padding, depthwise, h, w) in [
+            (5, 4, 1, 1, 0, false, 6, 7),
+            (3, 4, 3, 2, 1, false, 9, 8),
+            (2, 3, 7, 2, 3, false, 7, 6),
+            (4, 2, 1, 2, 0, false, 5, 5),
+            (3, 5, 3, 1, 1, false, 9, 1),
+        ] {
+            let s = ConvShape { batch: 2, c_in, c_out, h, w, kernel: [k, k], stride: [stride, stride], padding: [padding, padding], depthwise };
+            let (x, wt) = (values(s.input_len(), 5), values(s.weight_len(), 6));
+            let (expected, got) = (reference_forward(&s, &x, &wt), forward(&s, &x, &wt));
+            for (e, g) in expected.iter().zip(&got) {
+                assert!((e - g).abs() < 1e-4, "{s:?}: {g} vs {e}");
             }
         }
     }

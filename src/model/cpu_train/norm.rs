@@ -20,7 +20,8 @@ pub enum NormActivation {
 /// An activation and its derivative, as a type so each loop is compiled for one of them.
 trait Act: Copy + Send + Sync {
     fn apply(self, z: f32) -> f32;
-    /// Zero (or the slope) at `z == 0`, as burn's and PyTorch's are.
+    /// Zero (or the slope) at `z == 0`, as PyTorch's is (burn's leaky ReLU takes 1 there: the
+    /// two differ only on exact ties).
     fn derivative(self, z: f32) -> f32;
 }
 
@@ -166,7 +167,9 @@ pub fn batch_stats(shape: &MapShape, x: &[f32]) -> BatchStats {
                 .map(|p| shifted_sums(p, pivot))
                 .fold((0.0, 0.0), |(a, b), (s, q)| (a + s, b + q));
             let (shift, square) = (sum / shape.count(), squares / shape.count());
-            ((pivot as f64 + shift) as f32, (square - shift * shift).max(0.0) as f32)
+            // Rounding can leave a constant channel a hair below zero; NaN stays NaN, as burn's would.
+            let variance = square - shift * shift;
+            ((pivot as f64 + shift) as f32, if variance < 0.0 { 0.0 } else { variance as f32 })
         })
         .unzip();
     BatchStats { mean, variance }
