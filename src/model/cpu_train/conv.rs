@@ -299,7 +299,12 @@ fn unfolded_backward(s: &ConvShape, x: &[f32], weight: &[f32], dy: &[f32], want:
                     if want_input {
                         let w_t = Mat::rows(weight, s.c_out, depth).t();
                         matmul(&mut column_grads[..depth * tile], tile, w_t, dy_tile, false, parallel_gemm);
-                        fold_into(s, &column_grads[..depth * tile], rows, &mut dx_group[i * in_image..(i + 1) * in_image]);
+                        fold_into(
+                            s,
+                            &column_grads[..depth * tile],
+                            rows,
+                            &mut dx_group[i * in_image..(i + 1) * in_image],
+                        );
                     }
                 }
             }
@@ -495,7 +500,17 @@ pub(crate) mod tests {
             (4, 2, 1, 2, 0, false, 5, 5),
             (3, 5, 3, 1, 1, false, 9, 1),
         ] {
-            let s = ConvShape { batch: 2, c_in, c_out, h, w, kernel: [k, k], stride: [stride, stride], padding: [padding, padding], depthwise };
+            let s = ConvShape {
+                batch: 2,
+                c_in,
+                c_out,
+                h,
+                w,
+                kernel: [k, k],
+                stride: [stride, stride],
+                padding: [padding, padding],
+                depthwise,
+            };
             let (x, wt) = (values(s.input_len(), 5), values(s.weight_len(), 6));
             let (expected, got) = (reference_forward(&s, &x, &wt), forward(&s, &x, &wt));
             for (e, g) in expected.iter().zip(&got) {

@@ -26,8 +26,8 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::{Bytes, DType};
 
-pub use self::norm::NormActivation;
 use self::conv::ConvShape;
+pub use self::norm::NormActivation;
 use self::norm::{BatchStats, MapShape};
 use super::config::Activation;
 use super::layers::activate;
@@ -94,17 +94,7 @@ fn conv_shape(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvShape> {
         _ => return None,
     };
     let depthwise = conv.groups == c_in && c_in == c_out && per_filter == 1 && c_in > 1;
-    let shape = ConvShape {
-        batch,
-        c_in,
-        c_out,
-        h,
-        w,
-        kernel: [kh, kw],
-        stride: conv.stride,
-        padding,
-        depthwise,
-    };
+    let shape = ConvShape { batch, c_in, c_out, h, w, kernel: [kh, kw], stride: conv.stride, padding, depthwise };
     // Empty maps and kernels wider than the padded map are burn's to handle (or refuse).
     let fits = batch * c_in * h * w > 0 && h + 2 * padding[0] >= kh && w + 2 * padding[1] >= kw;
     (conv.bias.is_none() && conv.dilation == [1, 1] && (conv.groups == 1 || depthwise) && fits).then_some(shape)
@@ -170,20 +160,22 @@ fn trained_batch_norm(bn: &BatchNorm, x: &Tensor<4>, activation: NormActivation)
     let beta = trained_primitive(&bn.beta.val())?;
     let prepared = NormBackward.prepare::<NoCheckpointing>([input.node(), gamma.node(), beta.node()]).compute_bound();
     let (x_flex, gamma_flex, beta_flex) = (input.into_primitive(), gamma.into_primitive(), beta.into_primitive());
-    let (y, stats) = norm::forward(
-        &shape,
-        &host(&x_flex),
-        &host(&gamma_flex),
-        &host(&beta_flex),
-        bn.epsilon,
-        activation,
-    );
+    let (y, stats) =
+        norm::forward(&shape, &host(&x_flex), &host(&gamma_flex), &host(&beta_flex), bn.epsilon, activation);
     let y = flex_tensor(y, [batch, channels, h, w]);
     let mean = Tensor::<1>::from_floats(stats.mean.as_slice(), &device);
     let variance = Tensor::<1>::from_floats(stats.variance.as_slice(), &device);
     let output = match prepared.stateful() {
         OpsKind::Tracked(prep) => {
-            let state = NormState { x: x_flex, gamma: gamma_flex, beta: beta_flex, stats, shape, activation, epsilon: bn.epsilon };
+            let state = NormState {
+                x: x_flex,
+                gamma: gamma_flex,
+                beta: beta_flex,
+                stats,
+                shape,
+                activation,
+                epsilon: bn.epsilon,
+            };
             prep.finish(state, y)
         }
         OpsKind::UnTracked(prep) => prep.finish(y),
@@ -321,7 +313,8 @@ mod tests {
                     activation.map_or(y.clone(), |a| activate(y, a))
                 };
                 let grads = (y.clone() * g.clone()).sum().backward();
-                let stats = [bn.running_mean.value(), bn.running_var.value()].map(|t| t.into_data().try_to_vec::<f32>().unwrap());
+                let stats = [bn.running_mean.value(), bn.running_var.value()]
+                    .map(|t| t.into_data().try_to_vec::<f32>().unwrap());
                 (y, grad_of(&x, &grads), grad_of(&bn.gamma.val(), &grads), grad_of(&bn.beta.val(), &grads), stats)
             };
             let ((y0, dx0, dg0, db0, s0), (y1, dx1, dg1, db1, s1)) = (run(false), run(true));
@@ -341,7 +334,8 @@ mod tests {
     fn what_the_kernels_do_not_cover_takes_burns_path() {
         let device = Device::flex().autodiff();
         let x = Tensor::<4>::random([1, 4, 8, 8], Distribution::Uniform(-1.0, 1.0), &device);
-        let dilated = burn::nn::conv::Conv2dConfig::new([4, 4], [3, 3]).with_dilation([2, 2]).with_bias(false).init(&device);
+        let dilated =
+            burn::nn::conv::Conv2dConfig::new([4, 4], [3, 3]).with_dilation([2, 2]).with_bias(false).init(&device);
         assert!(trained_conv(&dilated, &x).is_none());
         let with_bias = burn::nn::conv::Conv2dConfig::new([4, 4], [1, 1]).init(&device);
         assert!(trained_conv(&with_bias, &x).is_none());

@@ -162,10 +162,8 @@ pub fn batch_stats(shape: &MapShape, x: &[f32]) -> BatchStats {
         .into_par_iter()
         .map(|c| {
             let pivot = shape.planes(x, c).next().and_then(|p| p.first().copied()).unwrap_or(0.0);
-            let (sum, squares) = shape
-                .planes(x, c)
-                .map(|p| shifted_sums(p, pivot))
-                .fold((0.0, 0.0), |(a, b), (s, q)| (a + s, b + q));
+            let (sum, squares) =
+                shape.planes(x, c).map(|p| shifted_sums(p, pivot)).fold((0.0, 0.0), |(a, b), (s, q)| (a + s, b + q));
             let (shift, square) = (sum / shape.count(), squares / shape.count());
             // Rounding can leave a constant channel a hair below zero; NaN stays NaN, as burn's would.
             let variance = square - shift * shift;
@@ -251,20 +249,20 @@ pub fn backward(
     let count = shape.count() as f32;
     let mut dx = vec![0.0; shape.len()];
     with_act!(activation, act => dx
-        .par_chunks_mut(shape.plane)
-        .zip(x.par_chunks(shape.plane).zip(dy.par_chunks(shape.plane)))
-        .enumerate()
-        .for_each(|(p, (dx, (x, dy)))| {
-            let c = p % shape.channels;
-            let (a, b, m) = (scale[c], shift[c], stats.mean[c]);
-            let mean_dz = beta_grad[c] / count;
-            // x̂ · mean(dz · x̂) = (x − m) · inv_std² · mean(dz · x̂)
-            let k = inv_std[c] * gamma_grad[c] / count;
-            for ((dx, x), g) in dx.iter_mut().zip(x).zip(dy) {
-                let dz = g * act.derivative(x * a + b);
-                *dx = a * (dz - mean_dz - (x - m) * k);
-            }
-        }));
+    .par_chunks_mut(shape.plane)
+    .zip(x.par_chunks(shape.plane).zip(dy.par_chunks(shape.plane)))
+    .enumerate()
+    .for_each(|(p, (dx, (x, dy)))| {
+        let c = p % shape.channels;
+        let (a, b, m) = (scale[c], shift[c], stats.mean[c]);
+        let mean_dz = beta_grad[c] / count;
+        // x̂ · mean(dz · x̂) = (x − m) · inv_std² · mean(dz · x̂)
+        let k = inv_std[c] * gamma_grad[c] / count;
+        for ((dx, x), g) in dx.iter_mut().zip(x).zip(dy) {
+            let dz = g * act.derivative(x * a + b);
+            *dx = a * (dz - mean_dz - (x - m) * k);
+        }
+    }));
     NormGrads { input: dx, gamma: gamma_grad, beta: beta_grad }
 }
 
@@ -320,7 +318,11 @@ mod tests {
                     x[i] += d;
                     objective(&shape, &x, &gamma, &beta, act, &g)
                 });
-                assert!((grads.input[i] as f64 - expected).abs() < 2e-2, "{act:?} x{i}: {} vs {expected}", grads.input[i]);
+                assert!(
+                    (grads.input[i] as f64 - expected).abs() < 2e-2,
+                    "{act:?} x{i}: {} vs {expected}",
+                    grads.input[i]
+                );
             }
             for c in 0..2 {
                 let expected = central(&|d| {
@@ -328,13 +330,21 @@ mod tests {
                     gamma[c] += d;
                     objective(&shape, &x, &gamma, &beta, act, &g)
                 });
-                assert!((grads.gamma[c] as f64 - expected).abs() < 2e-2, "{act:?} γ{c}: {} vs {expected}", grads.gamma[c]);
+                assert!(
+                    (grads.gamma[c] as f64 - expected).abs() < 2e-2,
+                    "{act:?} γ{c}: {} vs {expected}",
+                    grads.gamma[c]
+                );
                 let expected = central(&|d| {
                     let mut beta = beta.clone();
                     beta[c] += d;
                     objective(&shape, &x, &gamma, &beta, act, &g)
                 });
-                assert!((grads.beta[c] as f64 - expected).abs() < 2e-2, "{act:?} β{c}: {} vs {expected}", grads.beta[c]);
+                assert!(
+                    (grads.beta[c] as f64 - expected).abs() < 2e-2,
+                    "{act:?} β{c}: {} vs {expected}",
+                    grads.beta[c]
+                );
             }
         }
     }
