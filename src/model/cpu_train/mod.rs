@@ -27,23 +27,12 @@ use burn::prelude::*;
 use burn::tensor::{Bytes, DType};
 
 use self::conv::ConvShape;
-pub use self::norm::NormActivation;
 use self::norm::{BatchStats, MapShape};
 use super::config::Activation;
 use super::layers::activate;
 
 /// The backend these kernels serve: flex under autodiff without gradient checkpointing.
 type Trained = Autodiff<Flex>;
-
-impl From<Option<Activation>> for NormActivation {
-    fn from(activation: Option<Activation>) -> NormActivation {
-        match activation {
-            None => NormActivation::Identity,
-            Some(Activation::Relu) => NormActivation::Relu,
-            Some(Activation::LeakyRelu { slope }) => NormActivation::LeakyRelu { slope },
-        }
-    }
-}
 
 /// `conv.forward(x)`.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -55,7 +44,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 
 /// `activation(bn.forward(x))`, the running statistics updated alike.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>, activation: Option<Activation>) -> Tensor<4> {
-    if let Some(y) = trained_batch_norm(bn, &x, activation.into()) {
+    if let Some(y) = trained_batch_norm(bn, &x, activation) {
         return y;
     }
     let y = bn.forward(x);
@@ -73,11 +62,19 @@ fn trained_primitive<const D: usize>(t: &Tensor<D>) -> Option<FloatTensor<Traine
     t.clone().try_into_primitive::<Trained>().ok()
 }
 
-/// A contiguous `f32` view, copying only a strided tensor.
-fn host(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous").to_vec()),
+/// A tensor's values as a contiguous `f32` slice: the tensor itself, or (strided, like the
+/// gradient of a sum) one contiguous copy of it.
+struct Host(FlexTensor);
+
+fn host(t: &FlexTensor) -> Host {
+    Host(if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() })
+}
+
+impl std::ops::Deref for Host {
+    type Target = [f32];
+
+    fn deref(&self) -> &[f32] {
+        self.0.as_slice::<f32>().expect("an f32 tensor made contiguous")
     }
 }
 
@@ -144,7 +141,7 @@ impl Backward<Flex, 2> for ConvBackward {
     }
 }
 
-fn trained_batch_norm(bn: &BatchNorm, x: &Tensor<4>, activation: NormActivation) -> Option<Tensor<4>> {
+fn trained_batch_norm(bn: &BatchNorm, x: &Tensor<4>, activation: Option<Activation>) -> Option<Tensor<4>> {
     if !bn.training.is_enabled() {
         return None;
     }
@@ -196,7 +193,7 @@ struct NormState {
     beta: FlexTensor,
     stats: BatchStats,
     shape: MapShape,
-    activation: NormActivation,
+    activation: Option<Activation>,
     epsilon: f64,
 }
 
@@ -307,7 +304,7 @@ mod tests {
                 let bn = make();
                 let x = x.clone().require_grad();
                 let y = if ours {
-                    trained_batch_norm(&bn, &x, activation.into()).expect("takes the kernels")
+                    trained_batch_norm(&bn, &x, activation).expect("takes the kernels")
                 } else {
                     let y = bn.forward(x.clone());
                     activation.map_or(y.clone(), |a| activate(y, a))
@@ -342,10 +339,10 @@ mod tests {
         let plain = Tensor::<4>::random([1, 4, 8, 8], Distribution::Uniform(-1.0, 1.0), &Device::flex());
         assert!(trained_conv(&ConvSpec::new(4, 4, 3).conv(&Device::flex()), &plain).is_none());
         let bn = BatchNormConfig::new(4).init(&Device::flex());
-        assert!(trained_batch_norm(&bn, &plain, NormActivation::Relu).is_none());
+        assert!(trained_batch_norm(&bn, &plain, Some(Activation::Relu)).is_none());
         let empty = Tensor::<4>::zeros([0, 4, 8, 8], &device);
         assert!(conv_shape(&ConvSpec::new(4, 4, 3).conv(&device), &empty).is_none(), "an empty batch");
         let frozen = BatchNormConfig::new(4).init(&device).valid();
-        assert!(trained_batch_norm(&frozen, &x.clone().to_device(&Device::flex()), NormActivation::Relu).is_none());
+        assert!(trained_batch_norm(&frozen, &x.clone().to_device(&Device::flex()), Some(Activation::Relu)).is_none());
     }
 }

@@ -3,19 +3,14 @@
 //!
 //! burn computes a training batch norm out of tensor operations: on the CPU backend that is a
 //! dozen passes over the map forward and more backward, then the activation's own pass and
-//! mask. Here the forward is two reading passes (mean, then variance) and one writing pass that
+//! mask. Here the forward is one reading pass for the statistics and one writing pass that
 //! normalises and activates; the backward is one reading pass for the two sums and one writing
 //! pass. The activation's mask is recomputed from the input, so nothing but the input is kept.
+//! The activation after the normalisation is the model's `Option<Activation>` (none: identity).
 
 use rayon::prelude::*;
 
-/// The activation fused after the normalisation.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum NormActivation {
-    Identity,
-    Relu,
-    LeakyRelu { slope: f32 },
-}
+use crate::model::config::Activation;
 
 /// An activation and its derivative, as a type so each loop is compiled for one of them.
 trait Act: Copy + Send + Sync {
@@ -65,19 +60,19 @@ impl Act for Leaky {
     }
 }
 
-/// Calls `$body` with `$act` bound to the [`Act`] of `$activation`.
+/// Calls `$body` with `$act` bound to the [`Act`] of `$activation` (an `Option<Activation>`).
 macro_rules! with_act {
     ($activation:expr, $act:ident => $body:expr) => {
         match $activation {
-            NormActivation::Identity => {
+            None => {
                 let $act = Identity;
                 $body
             }
-            NormActivation::Relu => {
+            Some(Activation::Relu) => {
                 let $act = Relu;
                 $body
             }
-            NormActivation::LeakyRelu { slope } => {
+            Some(Activation::LeakyRelu { slope }) => {
                 let $act = Leaky(slope);
                 $body
             }
@@ -180,7 +175,7 @@ pub fn forward(
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
-    activation: NormActivation,
+    activation: Option<Activation>,
 ) -> (Vec<f32>, BatchStats) {
     let stats = batch_stats(shape, x);
     let (scale, shift) = affine(&stats, gamma, beta, epsilon);
@@ -210,7 +205,7 @@ pub fn backward(
     beta: &[f32],
     stats: &BatchStats,
     epsilon: f64,
-    activation: NormActivation,
+    activation: Option<Activation>,
     dy: &[f32],
 ) -> NormGrads {
     assert_eq!(dy.len(), shape.len(), "output gradient size");
@@ -275,7 +270,7 @@ mod tests {
     }
 
     /// The loss `Σ y · g` in f64, with the statistics recomputed from `x`.
-    fn objective(shape: &MapShape, x: &[f32], gamma: &[f32], beta: &[f32], act: NormActivation, g: &[f32]) -> f64 {
+    fn objective(shape: &MapShape, x: &[f32], gamma: &[f32], beta: &[f32], act: Option<Activation>, g: &[f32]) -> f64 {
         let (y, _) = forward(shape, x, gamma, beta, 1e-5, act);
         y.iter().zip(g).map(|(y, g)| (*y as f64) * (*g as f64)).sum()
     }
@@ -285,7 +280,7 @@ mod tests {
         let shape = MapShape { batch: 2, channels: 3, plane: 5 };
         let x = values(shape.len(), 1);
         let (gamma, beta) = (vec![1.5, 0.5, -1.0], vec![0.1, -0.2, 0.3]);
-        let (y, stats) = forward(&shape, &x, &gamma, &beta, 1e-5, NormActivation::Identity);
+        let (y, stats) = forward(&shape, &x, &gamma, &beta, 1e-5, None);
         for c in 0..3 {
             let vals: Vec<f64> = shape.planes(&x, c).flatten().map(|v| *v as f64).collect();
             let mean = vals.iter().sum::<f64>() / 10.0;
@@ -307,7 +302,7 @@ mod tests {
         let x = values(shape.len(), 4);
         let g = values(shape.len(), 9);
         let (gamma, beta) = (vec![1.3, -0.7], vec![0.2, 0.4]);
-        for act in [NormActivation::Identity, NormActivation::Relu, NormActivation::LeakyRelu { slope: 0.1 }] {
+        for act in [None, Some(Activation::Relu), Some(Activation::LeakyRelu { slope: 0.1 })] {
             let (_, stats) = forward(&shape, &x, &gamma, &beta, 1e-5, act);
             let grads = backward(&shape, &x, &gamma, &beta, &stats, 1e-5, act, &g);
             let h = 1e-3f32;
